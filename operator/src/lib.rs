@@ -1,0 +1,1 @@
+//! The Berth operator: reconciles `Registry` custom resources into running registries.
