@@ -1,0 +1,375 @@
+//! HTTP Basic authentication against an htpasswd file, with a verified
+//! credential cache so a 50-layer pull pays for bcrypt once, bcrypt off the
+//! async runtime, optional anonymous pulls, and reload when the file changes.
+
+mod cache;
+pub mod htpasswd;
+
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, RwLock, Weak};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Method};
+use tokio::sync::Semaphore;
+
+use crate::error::Error;
+use crate::http::path::Route;
+use crate::state::AppState;
+use cache::CredentialCache;
+pub use htpasswd::{Htpasswd, HtpasswdError};
+
+/// How often the htpasswd file is checked for changes.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// A hash verified against when the user does not exist, so unknown and
+/// known users take about the same time to reject.
+static DUMMY_HASH: LazyLock<String> =
+    LazyLock::new(|| bcrypt::hash("berth-unknown-user", 10).unwrap_or_default());
+
+/// Why the authenticator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read htpasswd file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("htpasswd file {path}: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: HtpasswdError,
+    },
+}
+
+/// The authenticated user of a request, for logs.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedUser(pub String);
+
+/// Outcome of checking a request's credentials.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Credentials {
+    /// Valid credentials for this user.
+    User(String),
+    /// No `Authorization` header.
+    Missing,
+    /// Credentials were sent but are wrong or malformed.
+    Invalid,
+}
+
+/// Identity of a file version, to notice replacement (including Kubernetes'
+/// symlink swaps of Secret volumes) without trusting mtime alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: SystemTime,
+    len: u64,
+    inode: u64,
+}
+
+fn stamp(path: &Path) -> std::io::Result<FileStamp> {
+    let meta = std::fs::metadata(path)?;
+    Ok(FileStamp {
+        modified: meta.modified()?,
+        len: meta.len(),
+        inode: meta.ino(),
+    })
+}
+
+struct Inner {
+    realm: String,
+    anonymous_read: bool,
+    path: PathBuf,
+    users: RwLock<(Arc<Htpasswd>, u64, Option<FileStamp>)>,
+    cache: CredentialCache,
+    /// Bounds concurrent bcrypt work to the CPU count.
+    bcrypt_slots: Semaphore,
+}
+
+/// Checks Basic credentials against an htpasswd file.
+#[derive(Clone)]
+pub struct Authenticator(Arc<Inner>);
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("realm", &self.0.realm)
+            .field("path", &self.0.path)
+            .field("anonymous_read", &self.0.anonymous_read)
+            .finish()
+    }
+}
+
+fn load(path: &Path) -> Result<(Htpasswd, Option<FileStamp>), AuthError> {
+    let file_stamp = stamp(path).ok();
+    let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let users = Htpasswd::parse(&text).map_err(|source| AuthError::Invalid {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((users, file_stamp))
+}
+
+impl Authenticator {
+    /// Loads the htpasswd file; an unreadable or invalid file is a startup error.
+    pub fn from_file(
+        realm: impl Into<String>,
+        path: impl Into<PathBuf>,
+        anonymous_read: bool,
+    ) -> Result<Self, AuthError> {
+        let path = path.into();
+        let (users, file_stamp) = load(&path)?;
+        if users.is_empty() {
+            tracing::warn!(path = %path.display(), "htpasswd file has no users; every request needing auth will be refused");
+        }
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Authenticator(Arc::new(Inner {
+            realm: realm.into(),
+            anonymous_read,
+            path,
+            users: RwLock::new((Arc::new(users), 0, file_stamp)),
+            cache: CredentialCache::default(),
+            bcrypt_slots: Semaphore::new(slots),
+        })))
+    }
+
+    /// Re-reads the file when it changed every `interval`, until the
+    /// authenticator is dropped. A broken new file keeps the previous users.
+    pub fn watch(&self, interval: Duration) {
+        let weak: Weak<Inner> = Arc::downgrade(&self.0);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                Authenticator(inner).reload_if_changed();
+            }
+        });
+    }
+
+    /// Reloads the htpasswd file if it changed; returns whether new users were installed.
+    pub fn reload_if_changed(&self) -> bool {
+        let current = self.0.users.read().map(|guard| guard.2).unwrap_or(None);
+        let Ok(now) = stamp(&self.0.path) else {
+            return false;
+        };
+        if Some(now) == current {
+            return false;
+        }
+        match load(&self.0.path) {
+            Ok((users, file_stamp)) => {
+                let count = users.len();
+                if let Ok(mut guard) = self.0.users.write() {
+                    let generation = guard.1 + 1;
+                    *guard = (Arc::new(users), generation, file_stamp);
+                }
+                tracing::info!(path = %self.0.path.display(), users = count, "reloaded htpasswd file");
+                true
+            }
+            Err(e) => {
+                // Remember the broken version so the error is logged once per change.
+                if let Ok(mut guard) = self.0.users.write() {
+                    guard.2 = Some(now);
+                }
+                tracing::error!(error = %e, "htpasswd file changed but is invalid; keeping the previous users");
+                false
+            }
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge.
+    pub fn challenge(&self) -> String {
+        format!("Basic realm=\"{}\"", self.0.realm.replace('"', "'"))
+    }
+
+    pub fn anonymous_read(&self) -> bool {
+        self.0.anonymous_read
+    }
+
+    /// Verifies an `Authorization` header.
+    pub async fn check(&self, header: Option<&HeaderValue>) -> Credentials {
+        let Some(header) = header else {
+            return Credentials::Missing;
+        };
+        let Some((user, password)) = parse_basic(header) else {
+            return Credentials::Invalid;
+        };
+        let (users, generation) = match self.0.users.read() {
+            Ok(guard) => (Arc::clone(&guard.0), guard.1),
+            Err(_) => return Credentials::Invalid,
+        };
+        if self.0.cache.is_verified(&user, &password, generation) {
+            return Credentials::User(user);
+        }
+        let known = users.hash_of(&user).is_some();
+        let hash = users
+            .hash_of(&user)
+            .unwrap_or(DUMMY_HASH.as_str())
+            .to_owned();
+        let Ok(_slot) = self.0.bcrypt_slots.acquire().await else {
+            return Credentials::Invalid;
+        };
+        let secret = password.clone();
+        let verified = tokio::task::spawn_blocking(move || bcrypt::verify(secret, &hash))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false);
+        if verified && known {
+            self.0.cache.remember(&user, &password, generation);
+            Credentials::User(user)
+        } else {
+            Credentials::Invalid
+        }
+    }
+}
+
+/// Decodes `Basic base64(user:password)`.
+fn parse_basic(header: &HeaderValue) -> Option<(String, String)> {
+    let value = header.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+/// Middleware: lets a request through when its credentials are valid, or
+/// when it is an anonymous pull and anonymous reads are allowed.
+pub async fn require(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(auth) = &state.auth else {
+        return next.run(request).await;
+    };
+    match auth.check(request.headers().get(AUTHORIZATION)).await {
+        Credentials::User(user) => {
+            request.extensions_mut().insert(AuthenticatedUser(user));
+            next.run(request).await
+        }
+        Credentials::Missing if auth.anonymous_read() && is_anonymous_read(&request) => {
+            next.run(request).await
+        }
+        _ => Error::Unauthorized {
+            challenge: auth.challenge(),
+        }
+        .into_response(),
+    }
+}
+
+/// Pull-only requests. `/v2/` still challenges so `docker login` and pushes
+/// learn that credentials exist.
+fn is_anonymous_read(request: &Request) -> bool {
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    let base = matches!(
+        request.extensions().get::<Route>(),
+        Some(Route::Base) | None
+    );
+    read && !base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(user: &str, password: &str) -> HeaderValue {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        HeaderValue::from_str(&format!("Basic {encoded}")).unwrap()
+    }
+
+    fn write_users(path: &Path, users: &[(&str, &str)]) {
+        let text: String = users
+            .iter()
+            .map(|(user, password)| format!("{user}:{}\n", bcrypt::hash(password, 4).unwrap()))
+            .collect();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[tokio::test]
+    async fn verifies_and_caches_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        write_users(&path, &[("admin", "s3cret")]);
+        let auth = Authenticator::from_file("Registry", &path, false).unwrap();
+
+        assert_eq!(auth.check(None).await, Credentials::Missing);
+        assert_eq!(
+            auth.check(Some(&basic("admin", "s3cret"))).await,
+            Credentials::User("admin".into())
+        );
+        assert!(auth.0.cache.is_verified("admin", "s3cret", 0));
+        assert_eq!(
+            auth.check(Some(&basic("admin", "wrong"))).await,
+            Credentials::Invalid
+        );
+        assert!(!auth.0.cache.is_verified("admin", "wrong", 0));
+        assert_eq!(
+            auth.check(Some(&basic("ghost", "s3cret"))).await,
+            Credentials::Invalid
+        );
+        assert_eq!(
+            auth.check(Some(&HeaderValue::from_static("Bearer abc")))
+                .await,
+            Credentials::Invalid
+        );
+        assert_eq!(auth.challenge(), "Basic realm=\"Registry\"");
+    }
+
+    #[tokio::test]
+    async fn reloads_changed_file_and_keeps_users_on_a_broken_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        write_users(&path, &[("old", "pw")]);
+        let auth = Authenticator::from_file("R", &path, false).unwrap();
+        assert!(matches!(
+            auth.check(Some(&basic("old", "pw"))).await,
+            Credentials::User(_)
+        ));
+
+        // Replace the file the way a Secret volume does: a new inode.
+        let next = dir.path().join("htpasswd.new");
+        write_users(&next, &[("new", "pw2")]);
+        std::fs::rename(&next, &path).unwrap();
+        assert!(auth.reload_if_changed());
+        assert_eq!(
+            auth.check(Some(&basic("old", "pw"))).await,
+            Credentials::Invalid
+        );
+        assert!(matches!(
+            auth.check(Some(&basic("new", "pw2"))).await,
+            Credentials::User(_)
+        ));
+
+        std::fs::write(dir.path().join("broken"), "new:plaintext\n").unwrap();
+        std::fs::rename(dir.path().join("broken"), &path).unwrap();
+        assert!(!auth.reload_if_changed());
+        assert!(matches!(
+            auth.check(Some(&basic("new", "pw2"))).await,
+            Credentials::User(_)
+        ));
+    }
+
+    #[test]
+    fn rejects_non_bcrypt_files_at_startup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, "alice:$apr1$x$y\n").unwrap();
+        let err = Authenticator::from_file("R", &path, false).unwrap_err();
+        assert!(err.to_string().contains("\"alice\""), "{err}");
+    }
+}

@@ -1,0 +1,426 @@
+//! Configuration: distribution's YAML format (`version: 0.1`) and its
+//! `REGISTRY_<SECTION>_<KEY>` environment overrides, so existing
+//! `registry:2/3` config files and compose files keep working.
+//!
+//! These types are also what the operator renders, so a rendered config
+//! always parses.
+
+mod duration;
+mod env;
+mod load;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::GoDuration;
+pub use env::apply_env_overrides;
+pub use load::{ConfigError, DEFAULT_CONFIG, LoadedConfig, load_config, parse_config};
+pub use validate::split_listen_addr;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Must be `0.1`.
+    pub version: ConfigVersion,
+    #[serde(default, skip_serializing_if = "LogConfig::is_default")]
+    pub log: LogConfig,
+    /// Deprecated top-level log level, still accepted by distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loglevel: Option<String>,
+    pub storage: StorageConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthConfig>,
+    #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default, skip_serializing_if = "ValidationConfig::is_default")]
+    pub validation: ValidationConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<CatalogConfig>,
+    /// Accepted for compatibility; Berth always serves `/healthz` and `/readyz`.
+    #[serde(default, skip_serializing)]
+    pub health: Option<serde_yaml::Value>,
+    /// Webhook notifications are not implemented; a warning says so.
+    #[serde(default, skip_serializing)]
+    pub notifications: Option<serde_yaml::Value>,
+    /// The Redis blob descriptor cache is not needed; a warning says so.
+    #[serde(default, skip_serializing)]
+    pub redis: Option<serde_yaml::Value>,
+    /// Pull-through caching is not implemented; configuring it is an error.
+    #[serde(default, skip_serializing)]
+    pub proxy: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub compatibility: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub middleware: Option<serde_yaml::Value>,
+}
+
+/// `version: 0.1`, written as a number or a string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigVersion {
+    Text(String),
+    Number(f64),
+}
+
+impl Default for ConfigVersion {
+    fn default() -> Self {
+        ConfigVersion::Text("0.1".into())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// error, warn, info or debug (also panic/fatal/trace as distribution allows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    /// text, json or logstash (treated as json).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub formatter: Option<String>,
+    /// Static fields added to every log line.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesslog: Option<AccessLogConfig>,
+    #[serde(default, skip_serializing)]
+    pub reportcaller: Option<bool>,
+    #[serde(default, skip_serializing)]
+    pub hooks: Option<serde_yaml::Value>,
+}
+
+impl LogConfig {
+    fn is_default(&self) -> bool {
+        self == &LogConfig::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AccessLogConfig {
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// `storage:` — one driver section plus shared options.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct StorageConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<FilesystemConfig>,
+    /// In-memory storage (tests and demos only; lost on restart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inmemory: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+    #[serde(default, skip_serializing)]
+    pub gcs: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub azure: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub swift: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub oss: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete: Option<DeleteConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<RedirectConfig>,
+    #[serde(default, skip_serializing)]
+    pub cache: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub tag: Option<serde_yaml::Value>,
+}
+
+impl StorageConfig {
+    /// Whether `DELETE` of manifests, tags and blobs is allowed.
+    pub fn delete_enabled(&self) -> bool {
+        self.delete.as_ref().is_some_and(|d| d.enabled)
+    }
+
+    /// Whether config-driven read-only maintenance mode is on.
+    pub fn read_only(&self) -> bool {
+        self.maintenance
+            .as_ref()
+            .and_then(|m| m.readonly.as_ref())
+            .is_some_and(|r| r.enabled)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FilesystemConfig {
+    #[serde(default = "default_root_directory")]
+    pub rootdirectory: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxthreads: Option<u64>,
+}
+
+pub fn default_root_directory() -> PathBuf {
+    PathBuf::from("/var/lib/registry")
+}
+
+/// S3-compatible object storage (AWS, MinIO, Aliyun OSS's S3 endpoint, …).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct S3Config {
+    pub bucket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regionendpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forcepathstyle: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesskey: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secretkey: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootdirectory: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secure: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipverify: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypt: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunksize: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipartcopychunksize: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipartcopymaxconcurrency: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multipartcopythresholdsize: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storageclass: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v4auth: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loglevel: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DeleteConfig {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct MaintenanceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uploadpurging: Option<UploadPurgingConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly: Option<ReadOnlyConfig>,
+}
+
+/// Removal of abandoned upload sessions (distribution's defaults: on, 168h, 24h).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadPurgingConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_purge_age")]
+    pub age: GoDuration,
+    #[serde(default = "default_purge_interval")]
+    pub interval: GoDuration,
+    #[serde(default)]
+    pub dryrun: bool,
+}
+
+impl Default for UploadPurgingConfig {
+    fn default() -> Self {
+        UploadPurgingConfig {
+            enabled: true,
+            age: default_purge_age(),
+            interval: default_purge_interval(),
+            dryrun: false,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_purge_age() -> GoDuration {
+    GoDuration::from_secs(168 * 3600)
+}
+
+fn default_purge_interval() -> GoDuration {
+    GoDuration::from_secs(24 * 3600)
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ReadOnlyConfig {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct RedirectConfig {
+    #[serde(default)]
+    pub disable: bool,
+}
+
+/// `auth:` — one of htpasswd (supported), token, silly, none.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct AuthConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub htpasswd: Option<HtpasswdConfig>,
+    #[serde(default, skip_serializing)]
+    pub token: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub silly: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub none: Option<serde_yaml::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HtpasswdConfig {
+    #[serde(default)]
+    pub realm: String,
+    pub path: PathBuf,
+    /// Berth extension: anonymous clients may pull (GET/HEAD); pushes and
+    /// deletes still need credentials. Distribution cannot do this (#1230).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymousread: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HttpConfig {
+    /// Listen address, e.g. `:5000` or `127.0.0.1:5000`.
+    #[serde(default = "default_addr")]
+    pub addr: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Accepted for compatibility; upload state lives in storage, so no secret is needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relativeurls: Option<bool>,
+    /// How long shutdown waits for in-flight requests (default 30s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draintimeout: Option<GoDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsConfig>,
+    /// Extra headers added to every response.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug: Option<DebugConfig>,
+    #[serde(default, skip_serializing)]
+    pub http2: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing)]
+    pub h2c: Option<serde_yaml::Value>,
+}
+
+fn default_addr() -> String {
+    ":5000".into()
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: default_addr(),
+            net: None,
+            prefix: None,
+            host: None,
+            secret: None,
+            relativeurls: None,
+            draintimeout: None,
+            tls: None,
+            headers: BTreeMap::new(),
+            debug: None,
+            http2: None,
+            h2c: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TlsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// CA bundles for client certificates (mTLS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clientcas: Vec<PathBuf>,
+    /// `tls1.2` (default) or `tls1.3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimumtls: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub ciphersuites: Option<Vec<String>>,
+    #[serde(default, skip_serializing)]
+    pub clientauth: Option<String>,
+    #[serde(default, skip_serializing)]
+    pub letsencrypt: Option<serde_yaml::Value>,
+}
+
+/// `http.debug`: an extra listener for `/metrics` and health.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct DebugConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PrometheusConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// `validation:` — manifest checks on push.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ValidationConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifests: Option<ManifestValidationConfig>,
+}
+
+impl ValidationConfig {
+    fn is_default(&self) -> bool {
+        self == &ValidationConfig::default()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ManifestValidationConfig {
+    #[serde(default, skip_serializing)]
+    pub urls: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexes: Option<IndexValidationConfig>,
+}
+
+/// Which index children must exist on push: `all` (default), `none` (sparse
+/// indexes allowed) or `list` (only the platforms in `platformlist`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct IndexValidationConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platformlist: Vec<PlatformConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PlatformConfig {
+    pub architecture: String,
+    pub os: String,
+}
+
+/// `catalog:` — paging limits of `/v2/_catalog`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CatalogConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maxentries: Option<usize>,
+}

@@ -1,0 +1,341 @@
+//! Semantic checks after parsing: one storage driver, supported features
+//! only, well-formed addresses and levels. Errors name the key.
+
+use super::{Config, ConfigError, ConfigVersion};
+
+/// Log levels distribution (logrus) accepts.
+const LOG_LEVELS: &[&str] = &[
+    "panic", "fatal", "error", "warn", "warning", "info", "debug", "trace",
+];
+const LOG_FORMATTERS: &[&str] = &["text", "json", "logstash"];
+
+/// Validates a parsed config; returns warnings for settings that are accepted but have no effect.
+pub fn validate(config: &Config) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    let version_ok = match &config.version {
+        ConfigVersion::Text(text) => text == "0.1",
+        ConfigVersion::Number(number) => (*number - 0.1).abs() < f64::EPSILON,
+    };
+    if !version_ok {
+        return Err(ConfigError::invalid(
+            "version",
+            "only version 0.1 is supported",
+        ));
+    }
+
+    validate_storage(config, &mut warnings)?;
+    validate_log(config, &mut warnings)?;
+    validate_http(config, &mut warnings)?;
+    validate_auth(config)?;
+
+    if config.proxy.is_some() {
+        return Err(ConfigError::invalid(
+            "proxy",
+            "pull-through cache mode is not supported by Berth",
+        ));
+    }
+    if config.notifications.is_some() {
+        warnings.push("notifications are not supported by Berth and are ignored".into());
+    }
+    if config.redis.is_some() {
+        warnings.push("redis is not used by Berth and is ignored".into());
+    }
+    if config.middleware.is_some() {
+        warnings.push("middleware is not supported by Berth and is ignored".into());
+    }
+    if let Some(indexes) = config
+        .validation
+        .manifests
+        .as_ref()
+        .and_then(|m| m.indexes.as_ref())
+    {
+        match indexes.platforms.as_deref().unwrap_or("all") {
+            "all" | "none" => {}
+            "list" if !indexes.platformlist.is_empty() => {}
+            "list" => {
+                return Err(ConfigError::invalid(
+                    "validation.manifests.indexes.platformlist",
+                    "platforms: list needs at least one platform",
+                ));
+            }
+            other => {
+                return Err(ConfigError::invalid(
+                    "validation.manifests.indexes.platforms",
+                    format!("{other:?} is not one of all, none, list"),
+                ));
+            }
+        }
+    }
+    if config.catalog.as_ref().and_then(|c| c.maxentries) == Some(0) {
+        return Err(ConfigError::invalid(
+            "catalog.maxentries",
+            "must be greater than 0",
+        ));
+    }
+    Ok(warnings)
+}
+
+fn validate_storage(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    let storage = &config.storage;
+    for (name, present) in [
+        ("gcs", storage.gcs.is_some()),
+        ("azure", storage.azure.is_some()),
+        ("swift", storage.swift.is_some()),
+        ("oss", storage.oss.is_some()),
+    ] {
+        if present {
+            return Err(ConfigError::invalid(
+                format!("storage.{name}"),
+                "storage driver not supported by Berth (use filesystem or s3; Aliyun OSS works through its S3-compatible endpoint)",
+            ));
+        }
+    }
+    let drivers = [
+        storage.filesystem.is_some(),
+        storage.inmemory.is_some(),
+        storage.s3.is_some(),
+    ];
+    match drivers.iter().filter(|present| **present).count() {
+        1 => {}
+        0 => {
+            return Err(ConfigError::invalid(
+                "storage",
+                "no storage driver configured (filesystem, inmemory or s3)",
+            ));
+        }
+        _ => {
+            return Err(ConfigError::invalid(
+                "storage",
+                "more than one storage driver configured",
+            ));
+        }
+    }
+    if let Some(s3) = &storage.s3
+        && s3.bucket.trim().is_empty()
+    {
+        return Err(ConfigError::invalid(
+            "storage.s3.bucket",
+            "must not be empty",
+        ));
+    }
+    if let Some(purging) = storage
+        .maintenance
+        .as_ref()
+        .and_then(|m| m.uploadpurging.as_ref())
+        && purging.enabled
+        && purging.interval.0.is_zero()
+    {
+        return Err(ConfigError::invalid(
+            "storage.maintenance.uploadpurging.interval",
+            "must be greater than 0",
+        ));
+    }
+    if storage.redirect.as_ref().is_some_and(|r| !r.disable) {
+        warnings.push("storage.redirect is not supported; blobs are always served directly".into());
+    }
+    Ok(())
+}
+
+fn validate_log(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    if let Some(level) = &config.log.level
+        && !LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str())
+    {
+        return Err(ConfigError::invalid(
+            "log.level",
+            format!("{level:?} is not one of error, warn, info, debug, trace"),
+        ));
+    }
+    if let Some(formatter) = &config.log.formatter
+        && !LOG_FORMATTERS.contains(&formatter.as_str())
+    {
+        return Err(ConfigError::invalid(
+            "log.formatter",
+            format!("{formatter:?} is not one of text, json, logstash"),
+        ));
+    }
+    if config.loglevel.is_some() {
+        warnings.push("loglevel is deprecated; use log.level".into());
+    }
+    Ok(())
+}
+
+fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    let http = &config.http;
+    if http.net.as_deref().is_some_and(|net| net != "tcp") {
+        return Err(ConfigError::invalid("http.net", "only tcp is supported"));
+    }
+    if http
+        .prefix
+        .as_deref()
+        .is_some_and(|p| !p.is_empty() && p != "/")
+    {
+        return Err(ConfigError::invalid(
+            "http.prefix",
+            "a URL prefix is not supported",
+        ));
+    }
+    split_listen_addr(&http.addr).map_err(|message| ConfigError::invalid("http.addr", message))?;
+    if let Some(debug_addr) = http.debug.as_ref().and_then(|d| d.addr.as_deref()) {
+        split_listen_addr(debug_addr)
+            .map_err(|message| ConfigError::invalid("http.debug.addr", message))?;
+    }
+    if let Some(tls) = &http.tls {
+        if tls.letsencrypt.is_some() {
+            return Err(ConfigError::invalid(
+                "http.tls.letsencrypt",
+                "Let's Encrypt is not supported; use cert-manager or mount a certificate",
+            ));
+        }
+        match (&tls.certificate, &tls.key) {
+            (Some(_), Some(_)) => {}
+            (None, None) if tls.clientcas.is_empty() => {}
+            (None, _) => {
+                return Err(ConfigError::invalid(
+                    "http.tls.certificate",
+                    "is required for TLS",
+                ));
+            }
+            (_, None) => return Err(ConfigError::invalid("http.tls.key", "is required for TLS")),
+        }
+        match tls.minimumtls.as_deref() {
+            None | Some("tls1.2") | Some("tls1.3") => {}
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "http.tls.minimumtls",
+                    format!("{other:?} is not supported (tls1.2 or tls1.3)"),
+                ));
+            }
+        }
+        if tls.ciphersuites.is_some() {
+            warnings.push("http.tls.ciphersuites is ignored; rustls uses its safe defaults".into());
+        }
+    }
+    Ok(())
+}
+
+fn validate_auth(config: &Config) -> Result<(), ConfigError> {
+    let Some(auth) = &config.auth else {
+        return Ok(());
+    };
+    let configured = [
+        auth.htpasswd.is_some(),
+        auth.token.is_some(),
+        auth.silly.is_some(),
+        auth.none.is_some(),
+    ];
+    if configured.iter().filter(|c| **c).count() > 1 {
+        return Err(ConfigError::invalid(
+            "auth",
+            "configure only one auth method",
+        ));
+    }
+    if auth.token.is_some() {
+        return Err(ConfigError::invalid(
+            "auth.token",
+            "token auth is not supported yet",
+        ));
+    }
+    if auth.silly.is_some() {
+        return Err(ConfigError::invalid(
+            "auth.silly",
+            "silly auth is not supported",
+        ));
+    }
+    if let Some(htpasswd) = &auth.htpasswd
+        && htpasswd.path.as_os_str().is_empty()
+    {
+        return Err(ConfigError::invalid("auth.htpasswd.path", "must be set"));
+    }
+    Ok(())
+}
+
+/// Splits distribution's listen address form (`:5000`, `host:5000`,
+/// `[::1]:5000`) into a host (empty = all interfaces) and a port.
+pub fn split_listen_addr(addr: &str) -> Result<(String, u16), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{addr:?} must be [host]:port"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("{addr:?} has an invalid port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_config;
+    use super::*;
+
+    fn check(yaml: &str) -> Result<Vec<String>, String> {
+        parse_config(yaml, Vec::new())
+            .map(|l| l.warnings)
+            .map_err(|e| e.to_string())
+    }
+
+    const FS: &str = "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /r\n";
+
+    #[test]
+    fn rejects_invalid_settings_by_key() {
+        let cases = [
+            ("version: 0.2\nstorage: {filesystem: {}}\n", "version"),
+            ("version: 0.1\nstorage: {}\n", "storage"),
+            (
+                "version: 0.1\nstorage: {filesystem: {}, inmemory: {}}\n",
+                "storage",
+            ),
+            ("version: 0.1\nstorage: {gcs: {bucket: x}}\n", "storage.gcs"),
+            (
+                "version: 0.1\nstorage: {s3: {bucket: ''}}\n",
+                "storage.s3.bucket",
+            ),
+            (&format!("{FS}log: {{level: loud}}\n"), "log.level"),
+            (&format!("{FS}http: {{addr: nowhere}}\n"), "http.addr"),
+            (&format!("{FS}http: {{addr: ':99999'}}\n"), "http.addr"),
+            (
+                &format!("{FS}http: {{addr: ':5000', net: unix}}\n"),
+                "http.net",
+            ),
+            (
+                &format!("{FS}http: {{tls: {{certificate: /c.pem}}}}\n"),
+                "http.tls.key",
+            ),
+            (
+                &format!("{FS}http: {{tls: {{certificate: /c, key: /k, minimumtls: tls1.0}}}}\n"),
+                "http.tls.minimumtls",
+            ),
+            (
+                &format!("{FS}auth: {{token: {{realm: x}}}}\n"),
+                "auth.token",
+            ),
+            (&format!("{FS}proxy: {{remoteurl: https://x}}\n"), "proxy"),
+            (
+                &format!("{FS}validation: {{manifests: {{indexes: {{platforms: some}}}}}}\n"),
+                "validation.manifests.indexes.platforms",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let err = check(yaml).unwrap_err();
+            assert!(err.contains(&format!("key {key}:")), "{yaml} -> {err}");
+        }
+    }
+
+    #[test]
+    fn accepts_distribution_examples_with_warnings_for_unsupported_extras() {
+        let warnings = check(&format!(
+            "{FS}notifications: {{endpoints: []}}\nhttp:\n  addr: 127.0.0.1:5000\n  secret: s3cr3t\n  tls:\n    certificate: /c\n    key: /k\n    ciphersuites: [TLS_AES_128_GCM_SHA256]\n"
+        ))
+        .unwrap();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+    }
+
+    #[test]
+    fn splits_listen_addresses() {
+        assert_eq!(split_listen_addr(":5000").unwrap(), (String::new(), 5000));
+        assert_eq!(split_listen_addr("[::1]:80").unwrap(), ("::1".into(), 80));
+        assert_eq!(
+            split_listen_addr("localhost:1").unwrap(),
+            ("localhost".into(), 1)
+        );
+    }
+}

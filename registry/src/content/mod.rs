@@ -1,0 +1,89 @@
+//! Registry semantics (blobs, uploads, manifests, tags, referrers, catalog)
+//! over a [`Storage`] backend. Handlers stay thin by calling into here.
+
+mod blobs;
+mod catalog;
+mod hashing;
+mod manifests;
+mod referrers;
+mod tags;
+mod uploads;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::error::Result;
+use crate::oci::Digest;
+use crate::storage::{Storage, StorageError};
+
+pub use hashing::HashingStream;
+pub use manifests::{IndexValidation, PushedManifest, StoredManifest};
+pub use uploads::{UploadHashes, UploadId, upload_location};
+
+/// Registry content operations over one storage backend.
+#[derive(Debug, Clone)]
+pub struct Content {
+    storage: Arc<dyn Storage>,
+    hashes: Arc<UploadHashes>,
+}
+
+impl Content {
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Content {
+            storage,
+            hashes: Arc::new(UploadHashes::default()),
+        }
+    }
+
+    /// The backend, for health checks and maintenance tasks.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Reads a link file; `None` when it does not exist or does not hold a digest.
+    async fn read_link(&self, path: &str) -> Result<Option<Digest>> {
+        match self.storage.get(path).await {
+            Ok(bytes) => Ok(parse_link(&bytes, path)),
+            Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes a link file pointing at `digest` (atomic replace).
+    async fn write_link(&self, path: &str, digest: &Digest) -> Result<()> {
+        self.storage
+            .put(path, Bytes::from(digest.to_string()))
+            .await?;
+        Ok(())
+    }
+
+    /// Lists a directory; a missing directory is empty.
+    async fn list_or_empty(&self, path: &str) -> Result<Vec<String>> {
+        match self.storage.list(path).await {
+            Ok(names) => Ok(names),
+            Err(StorageError::NotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a path, treating "already gone" as success.
+    async fn delete_if_present(&self, path: &str) -> Result<bool> {
+        match self.storage.delete(path).await {
+            Ok(()) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Parses link file content (`sha256:<hex>`, possibly with trailing whitespace).
+fn parse_link(bytes: &[u8], path: &str) -> Option<Digest> {
+    let parsed = std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|text| text.trim().parse().ok());
+    if parsed.is_none() {
+        tracing::warn!(path, "ignoring link file that does not contain a digest");
+    }
+    parsed
+}

@@ -1,0 +1,325 @@
+//! Blob uploads (end-4 … end-6, end-13, cancel): sessions live in storage
+//! under `_uploads/<id>`, so any process sharing the storage can continue
+//! one. The digest is verified before the blob becomes visible; the
+//! repository link written last is the commit point.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::oci::{Algorithm, Digest, Hasher, RepositoryName};
+use crate::storage::{StorageError, layout};
+
+use super::{Content, HashingStream};
+
+/// Hash states kept per process so consecutive chunks are not re-read.
+const MAX_CACHED_HASHES: usize = 4096;
+
+/// An upload session id: a lowercase hyphenated UUID, as distribution uses.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn generate() -> Self {
+        UploadId(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for UploadId {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match uuid::Uuid::parse_str(s) {
+            // Only the canonical form maps 1:1 to a storage directory.
+            Ok(id) if id.hyphenated().to_string() == s => Ok(UploadId(s.to_owned())),
+            _ => Err(Error::BlobUploadUnknown),
+        }
+    }
+}
+
+impl fmt::Display for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for UploadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UploadId({})", self.0)
+    }
+}
+
+/// Running hashes of in-progress uploads, keyed by session and valid only
+/// at the recorded offset. Anything missing or stale is recomputed from the
+/// stored bytes, which is what makes cross-process continuation correct.
+#[derive(Default)]
+pub struct UploadHashes {
+    states: Mutex<HashMap<String, (u64, Hasher)>>,
+}
+
+impl fmt::Debug for UploadHashes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = self.states.lock().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("UploadHashes")
+            .field("cached", &len)
+            .finish()
+    }
+}
+
+impl UploadHashes {
+    fn take(&self, key: &str, offset: u64, algorithm: Algorithm) -> Option<Hasher> {
+        let mut states = self.states.lock().ok()?;
+        match states.remove(key) {
+            Some((at, hasher)) if at == offset && hasher.algorithm() == algorithm => Some(hasher),
+            _ => None,
+        }
+    }
+
+    fn store(&self, key: String, offset: u64, hasher: Hasher) {
+        if let Ok(mut states) = self.states.lock() {
+            if states.len() >= MAX_CACHED_HASHES
+                && let Some(evict) = states.keys().next().cloned()
+            {
+                states.remove(&evict);
+            }
+            states.insert(key, (offset, hasher));
+        }
+    }
+
+    fn forget(&self, key: &str) {
+        if let Ok(mut states) = self.states.lock() {
+            states.remove(key);
+        }
+    }
+}
+
+fn hash_key(repo: &RepositoryName, id: &UploadId) -> String {
+    format!("{repo}/{id}")
+}
+
+/// The `Location` of an upload session.
+pub fn upload_location(repo: &RepositoryName, id: &UploadId) -> String {
+    format!("/v2/{repo}/blobs/uploads/{id}")
+}
+
+impl Content {
+    /// Opens an upload session (end-4a).
+    pub async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadId> {
+        let id = UploadId::generate();
+        let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        self.storage
+            .put(
+                &layout::upload_started_at(repo, id.as_str()),
+                Bytes::from(started),
+            )
+            .await?;
+        Ok(id)
+    }
+
+    /// Bytes received so far by a session (end-13).
+    pub async fn upload_size(&self, repo: &RepositoryName, id: &UploadId) -> Result<u64> {
+        match self
+            .storage
+            .stat(&layout::upload_data(repo, id.as_str()))
+            .await
+        {
+            Ok(meta) => Ok(meta.size),
+            Err(StorageError::NotFound(_)) => {
+                match self
+                    .storage
+                    .stat(&layout::upload_started_at(repo, id.as_str()))
+                    .await
+                {
+                    Ok(_) => Ok(0),
+                    Err(StorageError::NotFound(_)) => Err(Error::BlobUploadUnknown),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Appends a chunk (end-5, or the body of end-6). `start` is the
+    /// `Content-Range` start when given and must equal the current size;
+    /// `declared` is the chunk's declared length when known.
+    pub async fn append_upload<S>(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        start: Option<u64>,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let current = self.upload_size(repo, id).await?;
+        let out_of_order = |current| Error::UploadOutOfOrder {
+            current,
+            location: upload_location(repo, id),
+        };
+        if start.is_some_and(|start| start != current) {
+            return Err(out_of_order(current));
+        }
+        let key = hash_key(repo, id);
+        let hasher = self
+            .upload_hasher(repo, id, &key, current, Algorithm::Sha256)
+            .await?;
+        let mut stream = HashingStream::new(body, hasher, declared);
+        let data_path = layout::upload_data(repo, id.as_str());
+        match self.storage.append(&data_path, current, &mut stream).await {
+            Ok(size) => {
+                let received = stream.bytes_seen();
+                self.hashes.store(key, size, stream.into_hasher());
+                match declared {
+                    Some(declared) if declared != received => Err(Error::SizeInvalid(format!(
+                        "received {received} bytes but the request declared {declared}"
+                    ))),
+                    _ => Ok(size),
+                }
+            }
+            Err(StorageError::OffsetMismatch { actual, .. }) => Err(out_of_order(actual)),
+            Err(StorageError::Source(e)) => {
+                // Everything yielded before the failure was written, so the hash is current.
+                let size = current + stream.bytes_seen();
+                self.hashes.store(key, size, stream.into_hasher());
+                if e.kind() == io::ErrorKind::InvalidData {
+                    Err(Error::SizeInvalid(e.to_string()))
+                } else {
+                    Err(Error::BlobUploadInvalid(format!(
+                        "reading the chunk failed: {e}"
+                    )))
+                }
+            }
+            Err(e) => {
+                self.hashes.forget(&key);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Verifies the received bytes against `digest` and publishes the blob
+    /// (end-6). On a mismatch the session is discarded.
+    pub async fn complete_upload(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        digest: &Digest,
+    ) -> Result<u64> {
+        let size = self.upload_size(repo, id).await?;
+        let key = hash_key(repo, id);
+        let actual = self
+            .upload_hasher(repo, id, &key, size, digest.algorithm())
+            .await?
+            .finish();
+        if &actual != digest {
+            self.cancel_upload(repo, id).await?;
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        if self.global_blob_meta(digest).await?.is_none() {
+            let blob = layout::blob_data(digest);
+            if size == 0 {
+                self.storage.put(&blob, Bytes::new()).await?;
+            } else {
+                self.storage
+                    .rename(&layout::upload_data(repo, id.as_str()), &blob)
+                    .await
+                    .map_err(|e| match e {
+                        // A concurrent completion of the same session won.
+                        StorageError::NotFound(_) => Error::BlobUploadUnknown,
+                        other => other.into(),
+                    })?;
+            }
+        }
+        self.link_blob(repo, digest).await?;
+        self.delete_if_present(&layout::upload_dir(repo, id.as_str()))
+            .await?;
+        self.hashes.forget(&key);
+        Ok(size)
+    }
+
+    /// Single-request upload of a whole blob (end-4b, POST with `?digest=`).
+    pub async fn upload_whole<S>(
+        &self,
+        repo: &RepositoryName,
+        digest: &Digest,
+        declared: Option<u64>,
+        body: S,
+    ) -> Result<u64>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+    {
+        let id = self.start_upload(repo).await?;
+        let result = async {
+            self.append_upload(repo, &id, None, declared, body).await?;
+            self.complete_upload(repo, &id, digest).await
+        }
+        .await;
+        if result.is_err() {
+            // A failed single-request upload has no session the client could resume.
+            let _ = self.cancel_upload(repo, &id).await;
+        }
+        result
+    }
+
+    /// Discards a session and its data.
+    pub async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        self.hashes.forget(&hash_key(repo, id));
+        if self
+            .delete_if_present(&layout::upload_dir(repo, id.as_str()))
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(Error::BlobUploadUnknown)
+        }
+    }
+
+    /// The running hash of a session at `offset`, from cache or by re-reading
+    /// the stored bytes (another process may have written them).
+    async fn upload_hasher(
+        &self,
+        repo: &RepositoryName,
+        id: &UploadId,
+        key: &str,
+        offset: u64,
+        algorithm: Algorithm,
+    ) -> Result<Hasher> {
+        if let Some(hasher) = self.hashes.take(key, offset, algorithm) {
+            return Ok(hasher);
+        }
+        let mut hasher = algorithm.hasher();
+        if offset > 0 {
+            let mut data = self
+                .storage
+                .read(&layout::upload_data(repo, id.as_str()), 0, offset)
+                .await?;
+            let mut hashed = 0u64;
+            while let Some(chunk) = data.next().await {
+                let chunk = chunk.map_err(|e| StorageError::io("upload data", e))?;
+                hashed += chunk.len() as u64;
+                hasher.update(&chunk);
+            }
+            if hashed != offset {
+                return Err(Error::Internal(format!(
+                    "upload {id} shrank while hashing ({hashed} of {offset} bytes)"
+                )));
+            }
+        }
+        Ok(hasher)
+    }
+}

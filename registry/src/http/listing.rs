@@ -1,0 +1,149 @@
+//! Paginated listings: end-8 tags list and `/v2/_catalog`, with `n`, `last`
+//! and an RFC 5988 `Link: <...>; rel="next"` header when more remain.
+
+use std::collections::HashMap;
+
+use axum::response::Response;
+use http::StatusCode;
+use http::header::LINK;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::json;
+
+use super::response::{header_value, json};
+use crate::error::{Error, Result};
+use crate::oci::RepositoryName;
+use crate::state::AppState;
+
+/// One page of a sorted listing.
+#[derive(Debug, PartialEq, Eq)]
+struct Page<'a> {
+    items: &'a [String],
+    /// `last` for the next page, when there is one.
+    next: Option<&'a str>,
+}
+
+/// Selects the entries after `last` (exclusive), at most `n` of them.
+fn paginate<'a>(sorted: &'a [String], n: Option<usize>, last: Option<&str>) -> Page<'a> {
+    let start = last.map_or(0, |last| {
+        sorted.partition_point(|item| item.as_str() <= last)
+    });
+    let rest = &sorted[start..];
+    match n {
+        Some(0) => Page {
+            items: &[],
+            next: None,
+        },
+        Some(n) if n < rest.len() => Page {
+            items: &rest[..n],
+            next: Some(rest[n - 1].as_str()),
+        },
+        _ => Page {
+            items: rest,
+            next: None,
+        },
+    }
+}
+
+fn parse_n(query: &HashMap<String, String>) -> Result<Option<usize>> {
+    query
+        .get("n")
+        .map(|n| {
+            n.parse::<usize>().map_err(|_| {
+                Error::PaginationInvalid(format!("n must be a non-negative integer, got {n:?}"))
+            })
+        })
+        .transpose()
+}
+
+fn link_header(path: &str, n: usize, last: &str) -> Result<(http::HeaderName, http::HeaderValue)> {
+    let last = utf8_percent_encode(last, NON_ALPHANUMERIC);
+    Ok((
+        LINK,
+        header_value(&format!("<{path}?n={n}&last={last}>; rel=\"next\""))?,
+    ))
+}
+
+/// end-8: GET `/v2/<name>/tags/list`.
+pub async fn tags(
+    state: &AppState,
+    name: &RepositoryName,
+    query: &HashMap<String, String>,
+) -> Result<Response> {
+    let n = parse_n(query)?;
+    let tags: Vec<String> = state
+        .content
+        .tags_of_existing_repository(name)
+        .await?
+        .into_iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
+    let page = paginate(&tags, n, query.get("last").map(String::as_str));
+    let mut headers = Vec::new();
+    if let (Some(next), Some(n)) = (page.next, n) {
+        headers.push(link_header(&format!("/v2/{name}/tags/list"), n, next)?);
+    }
+    json(
+        StatusCode::OK,
+        &json!({ "name": name.as_str(), "tags": page.items }),
+        headers,
+    )
+}
+
+/// GET `/v2/_catalog`; page size defaults to and is capped at `catalog.maxentries`.
+pub async fn catalog(state: &AppState, query: &HashMap<String, String>) -> Result<Response> {
+    let max = state.settings.catalog_max_entries;
+    let n = parse_n(query)?.map_or(max, |n| n.min(max));
+    let repositories = state.content.list_repositories().await?;
+    let page = paginate(
+        &repositories,
+        Some(n),
+        query.get("last").map(String::as_str),
+    );
+    let mut headers = Vec::new();
+    if let Some(next) = page.next {
+        headers.push(link_header("/v2/_catalog", n, next)?);
+    }
+    json(
+        StatusCode::OK,
+        &json!({ "repositories": page.items }),
+        headers,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn paginates_with_exclusive_last() {
+        let all = items(&["a", "b", "c", "d"]);
+        assert_eq!(paginate(&all, None, None).items, &all[..]);
+        assert_eq!(
+            paginate(&all, Some(2), None),
+            Page {
+                items: &all[..2],
+                next: Some("b")
+            }
+        );
+        assert_eq!(
+            paginate(&all, Some(2), Some("b")),
+            Page {
+                items: &all[2..],
+                next: None
+            }
+        );
+        assert_eq!(paginate(&all, Some(10), Some("bb")).items, &all[2..]);
+        assert_eq!(
+            paginate(&all, Some(0), None),
+            Page {
+                items: &[],
+                next: None
+            }
+        );
+        assert!(paginate(&all, None, Some("z")).items.is_empty());
+    }
+}

@@ -1,0 +1,153 @@
+//! The HTTP API: routing of `/v2/...` paths to thin handlers, plus
+//! `/healthz`, `/readyz` and `/metrics`.
+
+mod blobs;
+mod listing;
+mod manifests;
+mod observe;
+pub mod path;
+mod referrers;
+mod response;
+mod uploads;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::from_fn_with_state;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::json;
+
+use crate::auth;
+use crate::error::{Error, Result};
+use crate::state::AppState;
+use path::Route;
+
+/// Builds the full application router.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .fallback(dispatch)
+        .layer(from_fn_with_state(state.clone(), auth::require))
+        .layer(from_fn_with_state(state.clone(), observe::observe))
+        .with_state(state.clone());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .fallback_service(api)
+}
+
+/// Routes a parsed request to its handler; the route was parsed by [`observe::observe`].
+async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let Some(route) = parts.extensions.remove::<Route>() else {
+        return Error::NotFound.into_response();
+    };
+    let query = parse_query(parts.uri.query());
+    handle(&state, route, &parts.method, &parts.headers, &query, body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn handle(
+    state: &AppState,
+    route: Route,
+    method: &Method,
+    headers: &http::HeaderMap,
+    query: &HashMap<String, String>,
+    body: Body,
+) -> Result<Response> {
+    let head = method == Method::HEAD;
+    match (&route, method.clone()) {
+        (Route::Base, Method::GET | Method::HEAD) => {
+            response::json(StatusCode::OK, &json!({}), vec![])
+        }
+        (Route::Catalog, Method::GET) => listing::catalog(state, query).await,
+        (Route::Tags(name), Method::GET) => listing::tags(state, name, query).await,
+        (Route::Manifest(name, reference), Method::GET | Method::HEAD) => {
+            manifests::get(state, name, reference, headers, head).await
+        }
+        (Route::Manifest(name, reference), Method::PUT) => {
+            manifests::put(state, name, reference, headers, body).await
+        }
+        (Route::Manifest(name, reference), Method::DELETE) => {
+            manifests::delete(state, name, reference).await
+        }
+        (Route::Blob(name, digest), Method::GET | Method::HEAD) => {
+            blobs::get(state, name, digest, headers, head).await
+        }
+        (Route::Blob(name, digest), Method::DELETE) => blobs::delete(state, name, digest).await,
+        (Route::UploadStart(name), Method::POST) => {
+            uploads::start(state, name, query, headers, body).await
+        }
+        (Route::Upload(name, id), Method::GET) => uploads::status(state, name, id).await,
+        (Route::Upload(name, id), Method::PATCH) => {
+            uploads::patch(state, name, id, headers, body).await
+        }
+        (Route::Upload(name, id), Method::PUT) => {
+            uploads::complete(state, name, id, query, headers, body).await
+        }
+        (Route::Upload(name, id), Method::DELETE) => uploads::cancel(state, name, id).await,
+        (Route::Referrers(name, digest), Method::GET) => {
+            referrers::list(state, name, digest, query).await
+        }
+        _ => Err(Error::MethodNotAllowed {
+            allow: route.allowed_methods(),
+        }),
+    }
+}
+
+/// Query parameters; the first value wins when a key repeats.
+fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
+    let mut map = HashMap::new();
+    for (key, value) in pairs {
+        map.entry(key).or_insert(value);
+    }
+    map
+}
+
+/// Liveness: the process serves HTTP.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: storage is reachable and usable.
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.content.storage().check().await {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.encode().into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_query_strings() {
+        let query = parse_query(Some("n=10&last=a%2Fb&mount=x&from=&n=20&flag"));
+        assert_eq!(query["n"], "10");
+        assert_eq!(query["last"], "a/b");
+        assert_eq!(query["from"], "");
+        assert_eq!(query["flag"], "");
+    }
+}

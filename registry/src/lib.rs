@@ -1,0 +1,236 @@
+//! Berth registry: an OCI Distribution Spec v1.1 server that reads
+//! distribution's config and on-disk layout, so it can replace `registry:2/3`
+//! without changing volumes or compose files.
+
+pub mod auth;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod oci;
+pub mod purge;
+pub mod server;
+pub mod state;
+pub mod storage;
+pub mod telemetry;
+pub mod tls;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{HeaderMap, HeaderName, HeaderValue};
+use tokio::net::TcpListener;
+
+use crate::auth::{AuthError, Authenticator};
+use crate::config::{Config, split_listen_addr};
+use crate::content::{Content, IndexValidation};
+use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
+use crate::storage::Storage;
+use crate::storage::fs::FsStorage;
+use crate::tls::{CertificateReloader, TlsError, TlsSettings};
+
+pub use crate::http::router as app;
+
+/// How long shutdown waits for in-flight requests unless `http.draintimeout` says otherwise.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the registry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open storage at {path}: {source}")]
+    Storage {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} is not supported by this build yet")]
+    Unsupported(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("invalid http.headers entry {0:?}")]
+    Header(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A registry assembled from its config, ready to serve.
+#[derive(Debug)]
+pub struct Registry {
+    pub state: AppState,
+    pub tls: Option<(Arc<rustls::ServerConfig>, CertificateReloader)>,
+    config: Config,
+}
+
+/// Opens the configured storage backend.
+pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
+    if let Some(fs) = &config.storage.filesystem {
+        let storage = FsStorage::open(&fs.rootdirectory).map_err(|source| StartError::Storage {
+            path: fs.rootdirectory.display().to_string(),
+            source,
+        })?;
+        return Ok(Arc::new(storage));
+    }
+    if config.storage.s3.is_some() {
+        return Err(StartError::Unsupported("storage.s3".into()));
+    }
+    Err(StartError::Unsupported("storage.inmemory".into()))
+}
+
+fn settings(config: &Config) -> Result<Settings, StartError> {
+    let index_validation = match config
+        .validation
+        .manifests
+        .as_ref()
+        .and_then(|m| m.indexes.as_ref())
+    {
+        Some(indexes) if indexes.platforms.as_deref() == Some("none") => IndexValidation::None,
+        Some(indexes) if indexes.platforms.as_deref() == Some("list") => {
+            IndexValidation::Platforms(
+                indexes
+                    .platformlist
+                    .iter()
+                    .map(|p| (p.os.clone(), p.architecture.clone()))
+                    .collect(),
+            )
+        }
+        _ => IndexValidation::All,
+    };
+    let mut extra_headers = HeaderMap::new();
+    for (name, values) in &config.http.headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| StartError::Header(name.clone()))?;
+        for value in values {
+            let value =
+                HeaderValue::from_str(value).map_err(|_| StartError::Header(name.clone()))?;
+            extra_headers.append(header.clone(), value);
+        }
+    }
+    Ok(Settings {
+        delete_enabled: config.storage.delete_enabled(),
+        index_validation,
+        catalog_max_entries: config
+            .catalog
+            .as_ref()
+            .and_then(|c| c.maxentries)
+            .unwrap_or(DEFAULT_CATALOG_ENTRIES),
+        extra_headers,
+        access_log: !config.log.accesslog.as_ref().is_some_and(|a| a.disabled),
+    })
+}
+
+impl Registry {
+    /// Builds storage, auth, TLS and settings from a validated config.
+    pub fn build(config: &Config) -> Result<Self, StartError> {
+        let content = Content::new(open_storage(config)?);
+        let auth = config
+            .auth
+            .as_ref()
+            .and_then(|a| a.htpasswd.as_ref())
+            .map(|h| {
+                let realm = if h.realm.is_empty() {
+                    "Registry Realm"
+                } else {
+                    h.realm.as_str()
+                };
+                Authenticator::from_file(realm, &h.path, h.anonymousread)
+            })
+            .transpose()?;
+        let tls = match config.http.tls.as_ref() {
+            Some(tls) => match (&tls.certificate, &tls.key) {
+                (Some(certificate), Some(key)) => Some(tls::server_config(&TlsSettings {
+                    certificate: certificate.clone(),
+                    key: key.clone(),
+                    client_cas: tls.clientcas.clone(),
+                    tls13_only: tls.minimumtls.as_deref() == Some("tls1.3"),
+                })?),
+                _ => None,
+            },
+            None => None,
+        };
+        let state = AppState::new(
+            content,
+            settings(config)?,
+            Maintenance::new(config.storage.read_only()),
+            auth,
+        );
+        Ok(Registry {
+            state,
+            tls,
+            config: config.clone(),
+        })
+    }
+
+    /// Binds `http.addr`.
+    pub async fn bind(&self) -> Result<TcpListener, StartError> {
+        let addr = &self.config.http.addr;
+        let (host, port) = split_listen_addr(addr).map_err(|e| StartError::Bind {
+            addr: addr.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        let host = if host.is_empty() {
+            "0.0.0.0".to_owned()
+        } else {
+            host
+        };
+        TcpListener::bind((host.as_str(), port))
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: addr.clone(),
+                source,
+            })
+    }
+
+    /// Starts background work (file watchers, upload purging) and serves until `shutdown`.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        if let Some(auth) = &self.state.auth {
+            auth.watch(auth::RELOAD_INTERVAL);
+        }
+        if let Some((_, reloader)) = &self.tls {
+            reloader.watch(tls::RELOAD_INTERVAL);
+        }
+        let purging = self
+            .config
+            .storage
+            .maintenance
+            .as_ref()
+            .and_then(|m| m.uploadpurging.clone())
+            .unwrap_or_default();
+        if purging.enabled && !self.config.storage.read_only() {
+            purge::spawn_purger(
+                self.state.clone(),
+                purging.age.0,
+                purging.interval.0,
+                purging.dryrun,
+            );
+        }
+        let drain = self
+            .config
+            .http
+            .draintimeout
+            .map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0);
+        let router = app(self.state.clone());
+        server::serve(
+            listener,
+            router,
+            self.tls.map(|(config, _)| config),
+            shutdown,
+            drain,
+        )
+        .await
+        .map_err(StartError::Serve)
+    }
+}

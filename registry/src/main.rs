@@ -1,0 +1,129 @@
+//! The `registry` command: `serve`, `config check`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use registry::config::{LoadedConfig, load_config};
+use registry::{Registry, server, telemetry};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "registry",
+    version,
+    about = "Berth OCI registry (drop-in for registry:2/3)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the registry API.
+    Serve {
+        /// Config file (distribution's YAML). Without one, the embedded default is used.
+        #[arg(env = "REGISTRY_CONFIGURATION_PATH")]
+        config: Option<PathBuf>,
+        /// Override storage.filesystem.rootdirectory (handy for local runs).
+        #[arg(long, env = "BERTH_ROOT_DIR")]
+        root_dir: Option<PathBuf>,
+        /// Override http.addr, e.g. 127.0.0.1:5000.
+        #[arg(long, env = "BERTH_ADDR")]
+        addr: Option<String>,
+    },
+    /// Configuration utilities.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config file (with REGISTRY_* overrides applied); prints warnings, exits non-zero on errors.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve {
+            config,
+            root_dir,
+            addr,
+        } => serve(config, root_dir, addr),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => check(&file),
+    }
+}
+
+fn serve(
+    config_path: Option<PathBuf>,
+    root_dir: Option<PathBuf>,
+    addr: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(root_dir) = root_dir {
+        env.push((
+            "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".into(),
+            root_dir.display().to_string(),
+        ));
+    }
+    if let Some(addr) = addr {
+        env.push(("REGISTRY_HTTP_ADDR".into(), addr));
+    }
+    let LoadedConfig {
+        config,
+        warnings,
+        overrides,
+    } = load_config(config_path.as_deref(), env)?;
+    telemetry::init(&config.log, config.loglevel.as_deref());
+    let source = config_path
+        .as_ref()
+        .map_or("embedded default".to_owned(), |p| p.display().to_string());
+    tracing::info!(config = %source, env_overrides = ?overrides, "starting Berth registry {}", env!("CARGO_PKG_VERSION"));
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let registry = Registry::build(&config)?;
+        let listener = registry.bind().await?;
+        tracing::info!(addr = %listener.local_addr()?, tls = registry.tls.is_some(), "listening");
+        registry.serve(listener, server::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[allow(clippy::print_stdout)]
+fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let loaded = load_config(Some(file), std::env::vars())?;
+    for warning in &loaded.warnings {
+        println!("warning: {warning}");
+    }
+    println!("{}: OK", file.display());
+    Ok(ExitCode::SUCCESS)
+}

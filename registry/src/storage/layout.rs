@@ -1,0 +1,202 @@
+//! Storage paths, identical to distribution's `registry/storage/paths.go` so a
+//! volume written by `registry:2/3` is served as-is and vice versa.
+//!
+//! ```text
+//! docker/registry/v2/blobs/<alg>/<hex[0..2]>/<hex>/data
+//! docker/registry/v2/repositories/<name>/_layers/<alg>/<hex>/link
+//! docker/registry/v2/repositories/<name>/_manifests/revisions/<alg>/<hex>/link
+//! docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/current/link
+//! docker/registry/v2/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+//! docker/registry/v2/repositories/<name>/_uploads/<id>/{data,startedat}
+//! ```
+//! Berth adds one directory distribution ignores (it skips `_`-prefixed
+//! directories): `_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link`.
+
+use crate::oci::{Digest, RepositoryName, Tag};
+
+/// Root of distribution's tree inside the storage root.
+pub const V2_ROOT: &str = "docker/registry/v2";
+/// Directory holding every repository.
+pub const REPOSITORIES: &str = "docker/registry/v2/repositories";
+/// Directory holding every blob.
+pub const BLOBS: &str = "docker/registry/v2/blobs";
+/// File name of link files.
+pub const LINK: &str = "link";
+/// Directory name that marks a repository (distribution's catalog rule).
+pub const MANIFESTS_DIR: &str = "_manifests";
+
+/// `blobs/<alg>/<xx>/<hex>` — the directory of one blob.
+pub fn blob_dir(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!("{BLOBS}/{}/{}/{hex}", digest.algorithm(), &hex[..2])
+}
+
+/// `blobs/<alg>/<xx>/<hex>/data` — a blob's content.
+pub fn blob_data(digest: &Digest) -> String {
+    format!("{}/data", blob_dir(digest))
+}
+
+/// The directory of one repository.
+pub fn repository(name: &RepositoryName) -> String {
+    format!("{REPOSITORIES}/{name}")
+}
+
+/// `_layers/<alg>` — the per-algorithm directory of a repository's blob links.
+pub fn layers_dir(name: &RepositoryName, algorithm: &str) -> String {
+    format!("{}/_layers/{algorithm}", repository(name))
+}
+
+/// `_layers/<alg>/<hex>` — the directory of one blob link.
+pub fn layer_link_dir(name: &RepositoryName, digest: &Digest) -> String {
+    format!(
+        "{}/{}",
+        layers_dir(name, digest.algorithm().as_str()),
+        digest.hex()
+    )
+}
+
+/// `_layers/<alg>/<hex>/link` — makes a blob visible in a repository.
+pub fn layer_link(name: &RepositoryName, digest: &Digest) -> String {
+    format!("{}/{LINK}", layer_link_dir(name, digest))
+}
+
+/// `_manifests` of a repository.
+pub fn manifests_dir(name: &RepositoryName) -> String {
+    format!("{}/{MANIFESTS_DIR}", repository(name))
+}
+
+/// `_manifests/revisions/<alg>` — a repository's manifest revisions of one algorithm.
+pub fn revisions_dir(name: &RepositoryName, algorithm: &str) -> String {
+    format!("{}/revisions/{algorithm}", manifests_dir(name))
+}
+
+/// `_manifests/revisions/<alg>/<hex>` — the directory of one revision link.
+pub fn revision_dir(name: &RepositoryName, digest: &Digest) -> String {
+    format!(
+        "{}/{}",
+        revisions_dir(name, digest.algorithm().as_str()),
+        digest.hex()
+    )
+}
+
+/// `_manifests/revisions/<alg>/<hex>/link` — makes a manifest visible in a repository.
+pub fn revision_link(name: &RepositoryName, digest: &Digest) -> String {
+    format!("{}/{LINK}", revision_dir(name, digest))
+}
+
+/// `_manifests/tags` — every tag of a repository.
+pub fn tags_dir(name: &RepositoryName) -> String {
+    format!("{}/tags", manifests_dir(name))
+}
+
+/// `_manifests/tags/<tag>` — one tag.
+pub fn tag_dir(name: &RepositoryName, tag: &Tag) -> String {
+    format!("{}/{tag}", tags_dir(name))
+}
+
+/// `_manifests/tags/<tag>/current/link` — the digest a tag points at; writing
+/// it is the commit point of a tag push.
+pub fn tag_current_link(name: &RepositoryName, tag: &Tag) -> String {
+    format!("{}/current/{LINK}", tag_dir(name, tag))
+}
+
+/// `_manifests/tags/<tag>/index/<alg>/<hex>/link` — history of a tag.
+pub fn tag_index_link(name: &RepositoryName, tag: &Tag, digest: &Digest) -> String {
+    format!(
+        "{}/index/{}/{}/{LINK}",
+        tag_dir(name, tag),
+        digest.algorithm(),
+        digest.hex()
+    )
+}
+
+/// `_uploads` of a repository.
+pub fn uploads_dir(name: &RepositoryName) -> String {
+    format!("{}/_uploads", repository(name))
+}
+
+/// `_uploads/<id>` — one upload session.
+pub fn upload_dir(name: &RepositoryName, id: &str) -> String {
+    format!("{}/{id}", uploads_dir(name))
+}
+
+/// `_uploads/<id>/data` — bytes received so far.
+pub fn upload_data(name: &RepositoryName, id: &str) -> String {
+    format!("{}/data", upload_dir(name, id))
+}
+
+/// `_uploads/<id>/startedat` — RFC 3339 start time, used by upload purging.
+pub fn upload_started_at(name: &RepositoryName, id: &str) -> String {
+    format!("{}/startedat", upload_dir(name, id))
+}
+
+/// `_referrers/<alg>/<hex>` — manifests whose `subject` is this digest.
+pub fn referrers_dir(name: &RepositoryName, subject: &Digest) -> String {
+    format!(
+        "{}/_referrers/{}/{}",
+        repository(name),
+        subject.algorithm(),
+        subject.hex()
+    )
+}
+
+/// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link` — one referrer.
+pub fn referrer_link(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
+    format!(
+        "{}/{}/{}/{LINK}",
+        referrers_dir(name, subject),
+        referrer.algorithm(),
+        referrer.hex()
+    )
+}
+
+/// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>` — one referrer's directory.
+pub fn referrer_dir(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
+    format!(
+        "{}/{}/{}",
+        referrers_dir(name, subject),
+        referrer.algorithm(),
+        referrer.hex()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_distribution_layout() {
+        let name: RepositoryName = "library/alpine".parse().unwrap();
+        let tag: Tag = "3.20".parse().unwrap();
+        let digest: Digest = format!("sha256:ab{}", "c".repeat(62)).parse().unwrap();
+        let hex = digest.hex();
+        assert_eq!(
+            blob_data(&digest),
+            format!("docker/registry/v2/blobs/sha256/ab/{hex}/data")
+        );
+        assert_eq!(
+            layer_link(&name, &digest),
+            format!("docker/registry/v2/repositories/library/alpine/_layers/sha256/{hex}/link")
+        );
+        assert_eq!(
+            revision_link(&name, &digest),
+            format!(
+                "docker/registry/v2/repositories/library/alpine/_manifests/revisions/sha256/{hex}/link"
+            )
+        );
+        assert_eq!(
+            tag_current_link(&name, &tag),
+            "docker/registry/v2/repositories/library/alpine/_manifests/tags/3.20/current/link"
+        );
+        assert_eq!(
+            tag_index_link(&name, &tag, &digest),
+            format!(
+                "docker/registry/v2/repositories/library/alpine/_manifests/tags/3.20/index/sha256/{hex}/link"
+            )
+        );
+        assert_eq!(
+            upload_data(&name, "u1"),
+            "docker/registry/v2/repositories/library/alpine/_uploads/u1/data"
+        );
+    }
+}
