@@ -6,13 +6,20 @@ use std::collections::HashMap;
 use axum::response::Response;
 use http::StatusCode;
 use http::header::LINK;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
 use super::response::{header_value, json};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
 use crate::state::AppState;
+
+/// Characters escaped in the `last` query value: all but RFC 3986 unreserved ones.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// One page of a sorted listing.
 #[derive(Debug, PartialEq, Eq)]
@@ -56,7 +63,7 @@ fn parse_n(query: &HashMap<String, String>) -> Result<Option<usize>> {
 }
 
 fn link_header(path: &str, n: usize, last: &str) -> Result<(http::HeaderName, http::HeaderValue)> {
-    let last = utf8_percent_encode(last, NON_ALPHANUMERIC);
+    let last = utf8_percent_encode(last, QUERY_VALUE);
     Ok((
         LINK,
         header_value(&format!("<{path}?n={n}&last={last}>; rel=\"next\""))?,

@@ -2,14 +2,19 @@
 //! requests, latency and body bytes, writes the access log line, and adds
 //! the headers every API response carries.
 
+use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::HeaderValue;
-use http_body_util::BodyExt;
+use http_body::{Frame, SizeHint};
+use prometheus_client::metrics::counter::Counter;
 
 use super::path;
 use crate::metrics::{RequestLabels, RouteLabels};
@@ -26,14 +31,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             let label = route.label();
             request.extensions_mut().insert(route);
             let received = state.metrics.bytes_received.clone();
-            let request = request.map(|body| {
-                Body::new(body.map_frame(move |frame| {
-                    if let Some(data) = frame.data_ref() {
-                        received.inc_by(data.len() as u64);
-                    }
-                    frame
-                }))
-            });
+            let request = request.map(|body| Body::new(CountingBody::new(body, received)));
             (label, next.run(request).await)
         }
         Err(error) => ("invalid", error.into_response()),
@@ -76,12 +74,44 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         headers.append(name, value.clone());
     }
     let sent = state.metrics.bytes_sent.clone();
-    response.map(|body| {
-        Body::new(body.map_frame(move |frame| {
-            if let Some(data) = frame.data_ref() {
-                sent.inc_by(data.len() as u64);
-            }
-            frame
-        }))
-    })
+    response.map(|body| Body::new(CountingBody::new(body, sent)))
+}
+
+/// Counts data bytes passing through a body, keeping its size hint (so
+/// `Content-Length` survives, unlike a generic frame mapper).
+struct CountingBody {
+    inner: Body,
+    counter: Counter<u64, AtomicU64>,
+}
+
+impl CountingBody {
+    fn new(inner: Body, counter: Counter<u64, AtomicU64>) -> Self {
+        CountingBody { inner, counter }
+    }
+}
+
+impl http_body::Body for CountingBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            self.counter.inc_by(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }

@@ -1,0 +1,249 @@
+//! Base endpoint, blob reads with ranges, routing errors, operational
+//! endpoints (health, readiness, metrics) and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use registry::oci::Algorithm;
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn base_endpoint_and_api_headers() {
+    let registry = TestRegistry::start().await;
+    for path in ["/v2/", "/v2"] {
+        let response = registry.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()["docker-distribution-api-version"],
+            "registry/2.0"
+        );
+        assert_eq!(response.text().await.unwrap(), "{}");
+    }
+    // http.headers from the config are added to API responses.
+    let registry = TestRegistry::start_with(|root| {
+        config_yaml(root, "").replace(
+            "http:\n",
+            "http:\n  headers:\n    X-Content-Type-Options: [nosniff]\n",
+        )
+    })
+    .await;
+    assert_eq!(
+        registry.get("/v2/").await.headers()["x-content-type-options"],
+        "nosniff"
+    );
+}
+
+#[tokio::test]
+async fn blob_reads_with_ranges() {
+    let registry = TestRegistry::start().await;
+    let data = random_bytes(10_000);
+    let digest = registry.push_blob("ranges", &data).await;
+    let path = format!("/v2/ranges/blobs/{digest}");
+
+    let head = registry.head(&path).await;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], "10000");
+    assert_eq!(
+        head.headers()["docker-content-digest"],
+        digest.to_string().as_str()
+    );
+    assert_eq!(head.headers()["accept-ranges"], "bytes");
+
+    let range = |spec: &'static str| {
+        registry
+            .request(Method::GET, &path)
+            .header("range", spec)
+            .send()
+    };
+    let response = range("bytes=100-199").await.unwrap();
+    assert_eq!(response.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(response.headers()["content-range"], "bytes 100-199/10000");
+    assert_eq!(response.headers()["content-length"], "100");
+    assert_eq!(response.bytes().await.unwrap(), &data[100..200]);
+
+    let response = range("bytes=9990-").await.unwrap();
+    assert_eq!(response.bytes().await.unwrap(), &data[9990..]);
+    let response = range("bytes=-5").await.unwrap();
+    assert_eq!(response.bytes().await.unwrap(), &data[9995..]);
+
+    let response = range("bytes=10000-").await.unwrap();
+    assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(response.headers()["content-range"], "bytes */10000");
+
+    let full = registry.get(&path).await;
+    assert_eq!(full.headers()["content-length"], "10000");
+    assert_eq!(full.bytes().await.unwrap(), data);
+
+    // Empty blobs work too.
+    let empty = registry.push_blob("ranges", b"").await;
+    let response = registry.get(&format!("/v2/ranges/blobs/{empty}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-length"], "0");
+}
+
+#[tokio::test]
+async fn routing_errors_use_spec_codes() {
+    let registry = TestRegistry::start().await;
+    let digest = Algorithm::Sha256.digest_of(b"x");
+    let cases: Vec<(Method, String, StatusCode, &str)> = vec![
+        (
+            Method::GET,
+            format!("/v2/missing/blobs/{digest}"),
+            StatusCode::NOT_FOUND,
+            "BLOB_UNKNOWN",
+        ),
+        (
+            Method::GET,
+            "/v2/missing/manifests/latest".into(),
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            Method::GET,
+            "/v2/Bad-Name/tags/list".into(),
+            StatusCode::BAD_REQUEST,
+            "NAME_INVALID",
+        ),
+        (
+            Method::GET,
+            "/v2/a/blobs/sha256:1234".into(),
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            Method::GET,
+            "/v2/a/blobs/sha1:0123456789012345678901234567890123456789".into(),
+            StatusCode::BAD_REQUEST,
+            "DIGEST_INVALID",
+        ),
+        (
+            Method::GET,
+            "/v2/a/nothing-here".into(),
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        ),
+        (
+            Method::POST,
+            "/v2/a/manifests/latest".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::PUT,
+            "/v2/a/blobs/uploads/".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "UNSUPPORTED",
+        ),
+        (
+            Method::GET,
+            "/v2/a/blobs/uploads/not-a-session".into(),
+            StatusCode::NOT_FOUND,
+            "BLOB_UPLOAD_UNKNOWN",
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let response = registry
+            .request(method.clone(), &path)
+            .send()
+            .await
+            .unwrap();
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            assert!(response.headers().contains_key("allow"), "{method} {path}");
+        }
+        assert_error(response, status, code).await;
+    }
+    assert_eq!(
+        registry.get("/nothing").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let registry = TestRegistry::start().await;
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(registry.get("/readyz").await.status(), StatusCode::OK);
+
+    registry.push_blob("metrics", &random_bytes(1234)).await;
+    registry.get("/v2/missing/manifests/x").await;
+    let text = registry.get("/metrics").await.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"registry_http_requests_total{route="blob_upload",method="POST",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"registry_http_requests_total{route="manifest",method="GET",status="404"} 1"#
+        )
+    );
+    assert!(text.contains("registry_http_request_duration_seconds_bucket"));
+    assert!(text.contains("registry_uploads_in_progress 0"));
+    let received: f64 = text
+        .lines()
+        .find(|l| l.starts_with("registry_http_received_bytes_total"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(received >= 1234.0, "{received}");
+
+    // Readiness follows storage: remove the storage root's temp dir and it fails.
+    std::fs::remove_dir_all(registry.root.join(".berth-tmp")).unwrap();
+    assert_eq!(
+        registry.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_in_flight_uploads_finish() {
+    let registry = TestRegistry::start().await;
+    let data = random_bytes(200_000);
+    let digest = Algorithm::Sha256.digest_of(&data);
+    // A slow client: the body trickles in while the server is told to stop.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let request = registry
+        .request(
+            Method::POST,
+            &format!("/v2/slow/blobs/uploads/?digest={digest}"),
+        )
+        .header("content-length", data.len())
+        .body(reqwest::Body::wrap_stream(tokio_stream_from(rx)))
+        .send();
+    let sender = {
+        let data = data.clone();
+        tokio::spawn(async move {
+            for chunk in data.chunks(50_000) {
+                tx.send(Ok(chunk.to_vec())).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    let in_flight = tokio::spawn(request);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let url = registry.url.clone();
+    let root = registry.root.clone();
+    let _storage = registry.stop().await;
+    sender.await.unwrap();
+    let response = in_flight.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    // New connections are refused after shutdown.
+    assert!(reqwest::get(format!("{url}/v2/")).await.is_err());
+    let stored = root.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{}/data",
+        &digest.hex()[..2],
+        digest.hex()
+    ));
+    assert_eq!(std::fs::read(stored).unwrap(), data);
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -1,0 +1,290 @@
+//! Content discovery over HTTP: tags list and catalog pagination with
+//! `Link`, and the referrers API with `artifactType` filtering.
+
+mod common;
+
+use common::*;
+use registry::oci::Algorithm;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn tags_list_paginates_in_lexical_order() {
+    let registry = TestRegistry::start().await;
+    let (_, manifest) = registry.push_image("tags/repo", "b", &[b"x"]).await;
+    for tag in ["a", "c", "d", "A1", "_z"] {
+        assert_eq!(
+            registry
+                .put_manifest("tags/repo", tag, OCI_MANIFEST, &manifest)
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    let all: Value = registry
+        .get("/v2/tags/repo/tags/list")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        json!({"name": "tags/repo", "tags": ["A1", "_z", "a", "b", "c", "d"]})
+    );
+
+    let response = registry.get("/v2/tags/repo/tags/list?n=2").await;
+    assert_eq!(
+        response.headers()["link"],
+        "</v2/tags/repo/tags/list?n=2&last=_z>; rel=\"next\""
+    );
+    let page: Value = response.json().await.unwrap();
+    assert_eq!(page["tags"], json!(["A1", "_z"]));
+
+    let response = registry.get("/v2/tags/repo/tags/list?n=2&last=_z").await;
+    assert!(response.headers().get("link").is_some());
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["tags"],
+        json!(["a", "b"])
+    );
+    let response = registry.get("/v2/tags/repo/tags/list?n=2&last=b").await;
+    assert!(response.headers().get("link").is_none());
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["tags"],
+        json!(["c", "d"])
+    );
+
+    let response = registry.get("/v2/tags/repo/tags/list?n=0").await;
+    assert!(response.headers().get("link").is_none());
+    assert_eq!(response.json::<Value>().await.unwrap()["tags"], json!([]));
+    let response = registry.get("/v2/tags/repo/tags/list?last=c").await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["tags"],
+        json!(["d"])
+    );
+
+    assert_error(
+        registry.get("/v2/tags/repo/tags/list?n=-1").await,
+        StatusCode::BAD_REQUEST,
+        "PAGINATION_NUMBER_INVALID",
+    )
+    .await;
+    assert_error(
+        registry.get("/v2/never/pushed/tags/list").await,
+        StatusCode::NOT_FOUND,
+        "NAME_UNKNOWN",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn catalog_lists_repositories_with_pagination() {
+    let registry =
+        TestRegistry::start_with(|root| config_yaml(root, "catalog:\n  maxentries: 3\n")).await;
+    for repo in ["zeta", "alpha", "alpha/nested", "mid/deep/er"] {
+        registry.push_image(repo, "v1", &[repo.as_bytes()]).await;
+    }
+    // Blobs alone do not make a repository.
+    registry.push_blob("blobs-only", b"b").await;
+
+    let response = registry.get("/v2/_catalog").await;
+    assert_eq!(
+        response.headers()["link"],
+        "</v2/_catalog?n=3&last=mid%2Fdeep%2Fer>; rel=\"next\""
+    );
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"repositories": ["alpha", "alpha/nested", "mid/deep/er"]})
+    );
+    let response = registry.get("/v2/_catalog?n=3&last=mid%2Fdeep%2Fer").await;
+    assert!(response.headers().get("link").is_none());
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["repositories"],
+        json!(["zeta"])
+    );
+    // n above the maximum is capped.
+    let response = registry.get("/v2/_catalog?n=100").await;
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["repositories"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// Pushes an artifact manifest referring to `subject`; returns its digest.
+async fn push_referrer(
+    registry: &TestRegistry,
+    repo: &str,
+    subject: &registry::oci::Digest,
+    subject_size: usize,
+    artifact_type: Option<&str>,
+    config_type: &str,
+    annotation: &str,
+) -> registry::oci::Digest {
+    let config = registry.push_blob(repo, b"{}").await;
+    let mut manifest = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": config_type, "digest": config.to_string(), "size": 2},
+        "layers": [],
+        "subject": {"mediaType": OCI_MANIFEST, "digest": subject.to_string(), "size": subject_size},
+        "annotations": {"note": annotation}
+    });
+    if let Some(artifact_type) = artifact_type {
+        manifest["artifactType"] = json!(artifact_type);
+    }
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = Algorithm::Sha256.digest_of(&bytes);
+    let response = registry
+        .put_manifest(repo, &digest.to_string(), OCI_MANIFEST, &bytes)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        response.headers()["oci-subject"],
+        subject.to_string().as_str()
+    );
+    digest
+}
+
+#[tokio::test]
+async fn referrers_api_lists_filters_and_never_404s() {
+    let registry = TestRegistry::start().await;
+    let (subject, subject_bytes) = registry.push_image("ref", "v1", &[b"layer"]).await;
+    let signature = push_referrer(
+        &registry,
+        "ref",
+        &subject,
+        subject_bytes.len(),
+        Some("application/vnd.example.sig"),
+        "application/vnd.oci.empty.v1+json",
+        "sig",
+    )
+    .await;
+    let sbom = push_referrer(
+        &registry,
+        "ref",
+        &subject,
+        subject_bytes.len(),
+        None,
+        "application/vnd.example.sbom",
+        "sbom",
+    )
+    .await;
+
+    let response = registry.get(&format!("/v2/ref/referrers/{subject}")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], OCI_INDEX);
+    assert!(response.headers().get("oci-filters-applied").is_none());
+    let index: Value = response.json().await.unwrap();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["mediaType"], OCI_INDEX);
+    let manifests = index["manifests"].as_array().unwrap();
+    assert_eq!(manifests.len(), 2);
+    let by_digest = |d: &registry::oci::Digest| {
+        manifests
+            .iter()
+            .find(|m| m["digest"] == d.to_string())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by_digest(&signature)["artifactType"],
+        "application/vnd.example.sig"
+    );
+    assert_eq!(by_digest(&signature)["annotations"]["note"], "sig");
+    assert_eq!(by_digest(&signature)["mediaType"], OCI_MANIFEST);
+    // Without artifactType, the config media type stands in.
+    assert_eq!(
+        by_digest(&sbom)["artifactType"],
+        "application/vnd.example.sbom"
+    );
+
+    let response = registry
+        .get(&format!(
+            "/v2/ref/referrers/{subject}?artifactType=application/vnd.example.sbom"
+        ))
+        .await;
+    assert_eq!(response.headers()["oci-filters-applied"], "artifactType");
+    let filtered: Value = response.json().await.unwrap();
+    assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1);
+    assert_eq!(filtered["manifests"][0]["digest"], sbom.to_string());
+
+    // Unknown subjects and repositories: an empty index, not 404.
+    let unknown = Algorithm::Sha256.digest_of(b"nothing refers to me");
+    for path in [
+        format!("/v2/ref/referrers/{unknown}"),
+        format!("/v2/no/such/repo/referrers/{unknown}"),
+    ] {
+        let response = registry.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["manifests"],
+            json!([])
+        );
+    }
+    assert_error(
+        registry.get("/v2/ref/referrers/sha256:bad").await,
+        StatusCode::BAD_REQUEST,
+        "DIGEST_INVALID",
+    )
+    .await;
+
+    // Deleting a referrer removes it from the listing.
+    assert_eq!(
+        registry
+            .delete(&format!("/v2/ref/manifests/{signature}"))
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let index: Value = registry
+        .get(&format!("/v2/ref/referrers/{subject}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn referrers_recorded_through_the_fallback_tag_are_listed() {
+    let registry = TestRegistry::start().await;
+    let (subject, _) = registry.push_image("fallback", "v1", &[b"layer"]).await;
+    let referrer = Algorithm::Sha256.digest_of(b"a referrer pushed elsewhere");
+    // A client without the referrers API maintains this index under the tag `sha256-<hex>`.
+    let index = json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": referrer.to_string(), "size": 123, "artifactType": "application/vnd.example.legacy"}]
+    });
+    // The listed child is not in this repository, so only a registry that
+    // accepts sparse indexes takes the push: use a second one on the same storage.
+    let sparse = TestRegistry::start_on(
+        &registry.root,
+        &config_yaml(
+            &registry.root,
+            "validation:\n  manifests:\n    indexes:\n      platforms: none\n",
+        ),
+    )
+    .await;
+    let response = sparse
+        .put_manifest(
+            "fallback",
+            &format!("sha256-{}", subject.hex()),
+            OCI_INDEX,
+            &serde_json::to_vec(&index).unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+
+    let listed: Value = registry
+        .get(&format!("/v2/fallback/referrers/{subject}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["manifests"][0]["digest"], referrer.to_string());
+    assert_eq!(
+        listed["manifests"][0]["artifactType"],
+        "application/vnd.example.legacy"
+    );
+}

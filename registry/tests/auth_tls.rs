@@ -1,0 +1,340 @@
+//! htpasswd authentication (files made by Apache's `htpasswd -B`, as users
+//! of registry:2 do), anonymous pulls, and TLS with certificate rotation.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use reqwest::{Client, Method, StatusCode};
+
+/// Writes an htpasswd file with the real `htpasswd` tool (bcrypt, `$2y$`).
+fn htpasswd(path: &Path, users: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (user, password) in users {
+        let output = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd (apache2-utils) is installed");
+        assert!(output.status.success());
+        text.push_str(String::from_utf8(output.stdout).unwrap().trim());
+        text.push('\n');
+    }
+    assert!(text.contains("$2y$"));
+    std::fs::write(path, text).unwrap();
+}
+
+fn auth_config(root: &Path, anonymous_read: bool) -> String {
+    let path = root.parent().unwrap().join("htpasswd");
+    config_yaml(
+        root,
+        &format!(
+            "auth:\n  htpasswd:\n    realm: Berth Test\n    path: {}\n    anonymousread: {anonymous_read}\n",
+            path.display()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn htpasswd_protects_every_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    htpasswd(
+        &dir.path().join("htpasswd"),
+        &[("admin", "s3cret"), ("ci", "token")],
+    );
+    let registry = TestRegistry::start_on(&root, &auth_config(&root, false)).await;
+
+    let response = registry.get("/v2/").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Basic realm=\"Berth Test\""
+    );
+    assert_eq!(error_code(response).await, "UNAUTHORIZED");
+    assert_eq!(
+        registry.get("/v2/x/tags/list").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let wrong = registry
+        .request(Method::GET, "/v2/")
+        .basic_auth("admin", Some("nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let right = registry
+        .request(Method::GET, "/v2/")
+        .basic_auth("admin", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), StatusCode::OK);
+
+    // A push with credentials works end to end.
+    let data = random_bytes(100);
+    let digest = registry::oci::Algorithm::Sha256.digest_of(&data);
+    let response = registry
+        .request(
+            Method::POST,
+            &format!("/v2/private/blobs/uploads/?digest={digest}"),
+        )
+        .basic_auth("ci", Some("token"))
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        registry
+            .get(&format!("/v2/private/blobs/{digest}"))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Operational endpoints stay open for probes and scrapers.
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+    assert_eq!(registry.get("/metrics").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn anonymous_read_with_authenticated_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    htpasswd(&dir.path().join("htpasswd"), &[("admin", "pw")]);
+    let registry = TestRegistry::start_on(&root, &auth_config(&root, true)).await;
+
+    let data = random_bytes(64);
+    let digest = registry::oci::Algorithm::Sha256.digest_of(&data);
+    let anonymous_push = registry
+        .request(
+            Method::POST,
+            &format!("/v2/public/blobs/uploads/?digest={digest}"),
+        )
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous_push.status(), StatusCode::UNAUTHORIZED);
+    let push = registry
+        .request(
+            Method::POST,
+            &format!("/v2/public/blobs/uploads/?digest={digest}"),
+        )
+        .basic_auth("admin", Some("pw"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), StatusCode::CREATED);
+    let pull = registry.get(&format!("/v2/public/blobs/{digest}")).await;
+    assert_eq!(pull.status(), StatusCode::OK);
+    assert_eq!(pull.bytes().await.unwrap(), data);
+    // `/v2/` still challenges so clients learn to log in for pushes.
+    assert_eq!(
+        registry.get("/v2/").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Anonymous deletes are writes.
+    assert_eq!(
+        registry
+            .delete(&format!("/v2/public/blobs/{digest}"))
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // Wrong credentials are refused even for reads.
+    let wrong = registry
+        .request(Method::GET, &format!("/v2/public/blobs/{digest}"))
+        .basic_auth("admin", Some("bad"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn htpasswd_changes_are_picked_up_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let file = dir.path().join("htpasswd");
+    htpasswd(&file, &[("before", "pw")]);
+    let registry = TestRegistry::start_on(&root, &auth_config(&root, false)).await;
+    let login = |user: &'static str| {
+        registry
+            .request(Method::GET, "/v2/")
+            .basic_auth(user, Some("pw"))
+            .send()
+    };
+    assert_eq!(login("before").await.unwrap().status(), StatusCode::OK);
+
+    let next = dir.path().join("htpasswd.next");
+    htpasswd(&next, &[("after", "pw")]);
+    std::fs::rename(&next, &file).unwrap();
+    let mut status = StatusCode::UNAUTHORIZED;
+    for _ in 0..50 {
+        status = login("after").await.unwrap().status();
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        login("before").await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it.
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki(name: &str) -> Pki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{name} CA"));
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let params =
+        CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    Pki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+fn client_trusting(ca_pem: &str) -> Client {
+    Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn tls_serves_and_reloads_rotated_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    let first = pki("first");
+    std::fs::write(&cert, &first.cert_pem).unwrap();
+    std::fs::write(&key, &first.key_pem).unwrap();
+    let yaml = config_yaml(&root, "").replace(
+        "http:\n",
+        &format!(
+            "http:\n  tls:\n    certificate: {}\n    key: {}\n",
+            cert.display(),
+            key.display()
+        ),
+    );
+    let registry = TestRegistry::start_on(&root, &yaml).await;
+    assert!(registry.url.starts_with("https://"));
+    let url = format!("{}/v2/", registry.url);
+    assert_eq!(
+        client_trusting(&first.ca_pem)
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // Rotate: write the new pair via renames, as Secret volume updates do.
+    let second = pki("second");
+    std::fs::write(dir.path().join("new.crt"), &second.cert_pem).unwrap();
+    std::fs::write(dir.path().join("new.key"), &second.key_pem).unwrap();
+    std::fs::rename(dir.path().join("new.key"), &key).unwrap();
+    std::fs::rename(dir.path().join("new.crt"), &cert).unwrap();
+    let new_client = client_trusting(&second.ca_pem);
+    let mut ok = false;
+    for _ in 0..80 {
+        if new_client
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ok, "rotated certificate was not served");
+    assert!(
+        client_trusting(&first.ca_pem)
+            .get(&url)
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A broken rotation (key does not match) keeps serving the last good pair.
+    std::fs::write(&key, pki("third").key_pem).unwrap();
+    tokio::time::sleep(Duration::from_millis(6000)).await;
+    assert_eq!(
+        new_client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn tls_minimum_version_and_plain_http_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let pki = pki("only13");
+    std::fs::write(dir.path().join("c.pem"), &pki.cert_pem).unwrap();
+    std::fs::write(dir.path().join("k.pem"), &pki.key_pem).unwrap();
+    let yaml = config_yaml(&root, "").replace(
+        "http:\n",
+        &format!(
+            "http:\n  tls:\n    certificate: {}\n    key: {}\n    minimumtls: tls1.3\n",
+            dir.path().join("c.pem").display(),
+            dir.path().join("k.pem").display()
+        ),
+    );
+    let registry = TestRegistry::start_on(&root, &yaml).await;
+    let tls12_only = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .unwrap();
+    assert!(
+        tls12_only
+            .get(format!("{}/v2/", registry.url))
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        client_trusting(&pki.ca_pem)
+            .get(format!("{}/v2/", registry.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let plain = format!("http://{}/v2/", registry.host());
+    assert!(
+        reqwest::get(plain)
+            .await
+            .map(|r| r.status() != StatusCode::OK)
+            .unwrap_or(true)
+    );
+}

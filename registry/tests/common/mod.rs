@@ -1,0 +1,234 @@
+//! Test harness: a real registry on 127.0.0.1:0 over a temp directory, and
+//! helpers that speak the distribution API with a real HTTP client.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use registry::Registry;
+use registry::config::{Config, parse_config};
+use registry::oci::{Algorithm, Digest};
+use reqwest::{Client, Method, Response, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+
+/// A registry served in-process for one test.
+pub struct TestRegistry {
+    pub url: String,
+    pub root: PathBuf,
+    pub client: Client,
+    _dir: Option<tempfile::TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Config YAML for a filesystem registry at `root` plus extra top-level YAML.
+pub fn config_yaml(root: &Path, extra: &str) -> String {
+    format!(
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{extra}",
+        root.display()
+    )
+}
+
+pub fn parse(yaml: &str) -> Config {
+    parse_config(yaml, Vec::new())
+        .expect("test config is valid")
+        .config
+}
+
+impl TestRegistry {
+    /// Default config: deletes enabled, no auth.
+    pub async fn start() -> Self {
+        Self::start_with(|root| config_yaml(root, "")).await
+    }
+
+    /// Starts with a config built from the temp storage root.
+    pub async fn start_with(make_config: impl FnOnce(&Path) -> String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("storage");
+        let mut registry = Self::start_on(&root, &make_config(&root)).await;
+        registry._dir = Some(dir);
+        registry
+    }
+
+    /// Starts over an existing storage root (to share it between servers).
+    pub async fn start_on(root: &Path, yaml: &str) -> Self {
+        let config = parse(yaml);
+        let registry = Registry::build(&config).expect("registry builds");
+        let tls = registry.tls.is_some();
+        let listener = registry.bind().await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            registry
+                .serve(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        let scheme = if tls { "https" } else { "http" };
+        TestRegistry {
+            url: format!("{scheme}://{addr}"),
+            root: root.to_owned(),
+            client: Client::builder().build().unwrap(),
+            _dir: None,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops accepting and waits for the server task to finish draining.
+    /// Returns the temp directory (if it owns one) so the caller can inspect storage.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(40), task)
+                .await
+                .expect("server stops")
+                .unwrap();
+        }
+        self._dir.take()
+    }
+
+    pub fn host(&self) -> String {
+        self.url.split("://").nth(1).unwrap().to_owned()
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    pub async fn head(&self, path: &str) -> Response {
+        self.request(Method::HEAD, path).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.request(Method::DELETE, path).send().await.unwrap()
+    }
+
+    /// Monolithic single-POST upload; asserts success.
+    pub async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let digest = Algorithm::Sha256.digest_of(data);
+        let response = self
+            .request(
+                Method::POST,
+                &format!("/v2/{repo}/blobs/uploads/?digest={digest}"),
+            )
+            .body(data.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "push blob to {repo}"
+        );
+        digest
+    }
+
+    /// PUTs a manifest; returns the raw response.
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        body: &[u8],
+    ) -> Response {
+        self.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("content-type", media_type)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pushes config + layers and an OCI manifest tagged `tag`; returns the manifest digest and bytes.
+    pub async fn push_image(&self, repo: &str, tag: &str, layers: &[&[u8]]) -> (Digest, Vec<u8>) {
+        let config = format!(r#"{{"architecture":"amd64","os":"linux","x":"{repo}:{tag}"}}"#);
+        let config_digest = self.push_blob(repo, config.as_bytes()).await;
+        let mut descriptors = Vec::new();
+        for layer in layers {
+            let digest = self.push_blob(repo, layer).await;
+            descriptors.push(
+                json!({"mediaType": LAYER, "digest": digest.to_string(), "size": layer.len()}),
+            );
+        }
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+            "layers": descriptors,
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let response = self.put_manifest(repo, tag, OCI_MANIFEST, &bytes).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "push manifest {repo}:{tag}"
+        );
+        (Algorithm::Sha256.digest_of(&bytes), bytes)
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Random bytes of a given length.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}
+
+/// The first error code of an OCI error body.
+pub async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.expect("error body is JSON");
+    body["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Asserts status and spec error code.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) {
+    assert_eq!(response.status(), status, "{}", response.url());
+    assert_eq!(error_code(response).await, code);
+}
+
+/// Every file under `root`, relative, sorted — to prove requests changed nothing.
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    files.sort();
+    files
+}
