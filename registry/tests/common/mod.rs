@@ -2,6 +2,8 @@
 //! helpers that speak the distribution API with a real HTTP client.
 #![allow(dead_code)]
 
+pub mod layout;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
