@@ -30,20 +30,29 @@ async fn start_binary(root: &Path, config: &Path) -> Server {
         config_yaml(root, "").replace("127.0.0.1:0", &format!("127.0.0.1:{port}")),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_registry"))
-        .args(["serve", config.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
+    let server = Server {
+        child: Command::new(env!("CARGO_BIN_EXE_registry"))
+            .args(["serve", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..200 {
-        if reqwest::get(format!("{url}/v2/")).await.is_ok() {
-            return Server { child, url };
+        if reqwest::get(format!("{}/v2/", server.url)).await.is_ok() {
+            return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("registry binary did not start");
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Pushes one image (several chunked blobs, then the manifest) as fast as possible.
