@@ -118,10 +118,14 @@ impl Content {
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadId> {
         let id = UploadId::generate();
         let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
+        // Only purging reads this, so it is written without the cost of a
+        // durable put: a session lost to a power cut is simply restarted.
+        let mut content = futures_util::stream::iter([Ok(Bytes::from(started))]);
         self.storage
-            .put(
+            .append(
                 &layout::upload_started_at(repo, id.as_str()),
-                Bytes::from(started),
+                0,
+                &mut content,
             )
             .await?;
         Ok(id)
