@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, split_listen_addr};
-use crate::content::{Content, IndexValidation};
+use crate::content::{Content, IndexValidation, ManifestValidation};
 use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
 use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
@@ -87,12 +87,10 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
 }
 
 fn settings(config: &Config) -> Result<Settings, StartError> {
-    let index_validation = match config
-        .validation
-        .manifests
-        .as_ref()
-        .and_then(|m| m.indexes.as_ref())
-    {
+    let manifests = config.validation.manifests.as_ref();
+    let sparse = manifests.is_some_and(|m| m.sparse);
+    let index_validation = match manifests.and_then(|m| m.indexes.as_ref()) {
+        _ if sparse => IndexValidation::None,
         Some(indexes) if indexes.platforms.as_deref() == Some("none") => IndexValidation::None,
         Some(indexes) if indexes.platforms.as_deref() == Some("list") => {
             IndexValidation::Platforms(
@@ -117,7 +115,10 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
     }
     Ok(Settings {
         delete_enabled: config.storage.delete_enabled(),
-        index_validation,
+        manifest_validation: ManifestValidation {
+            require_blobs: !sparse,
+            index: index_validation,
+        },
         catalog_max_entries: config
             .catalog
             .as_ref()

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use http::HeaderMap;
 
 use crate::auth::Authenticator;
-use crate::content::{Content, IndexValidation};
+use crate::content::{Content, ManifestValidation};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 
@@ -17,7 +17,7 @@ pub const DEFAULT_CATALOG_ENTRIES: usize = 1000;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub delete_enabled: bool,
-    pub index_validation: IndexValidation,
+    pub manifest_validation: ManifestValidation,
     pub catalog_max_entries: usize,
     /// `http.headers`: added to every `/v2` response.
     pub extra_headers: HeaderMap,
@@ -28,7 +28,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             delete_enabled: true,
-            index_validation: IndexValidation::All,
+            manifest_validation: ManifestValidation::default(),
             catalog_max_entries: DEFAULT_CATALOG_ENTRIES,
             extra_headers: HeaderMap::new(),
             access_log: true,

@@ -535,3 +535,95 @@ async fn read_only_mode_refuses_writes_and_serves_reads() {
         StatusCode::NO_CONTENT
     );
 }
+
+#[tokio::test]
+async fn tag_parameters_apply_several_tags_and_keep_the_digest_algorithm() {
+    let registry = TestRegistry::start().await;
+    let config = registry.push_blob("tagparam", b"{}").await;
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": config.to_string(), "size": 2},
+        "layers": []
+    });
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    // Pushed by its sha512 digest with two tags.
+    let digest = Algorithm::Sha512.digest_of(&bytes);
+    let response = registry
+        .request(
+            Method::PUT,
+            &format!("/v2/tagparam/manifests/{digest}?tag=one&tag=two"),
+        )
+        .header("content-type", OCI_MANIFEST)
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["oci-tag"], "one, two");
+    assert_eq!(
+        response.headers()["docker-content-digest"],
+        digest.to_string().as_str()
+    );
+    for tag in ["one", "two"] {
+        let response = registry.get(&format!("/v2/tagparam/manifests/{tag}")).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        // The tag remembers the algorithm the manifest was pushed with.
+        assert_eq!(
+            response.headers()["docker-content-digest"],
+            digest.to_string().as_str()
+        );
+        assert_eq!(response.bytes().await.unwrap(), bytes);
+    }
+    let tags: serde_json::Value = registry
+        .get("/v2/tagparam/tags/list")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tags["tags"], json!(["one", "two"]));
+
+    let response = registry
+        .request(
+            Method::PUT,
+            &format!("/v2/tagparam/manifests/{digest}?tag=bad/tag"),
+        )
+        .header("content-type", OCI_MANIFEST)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+}
+
+#[tokio::test]
+async fn sparse_manifests_when_configured() {
+    let registry = TestRegistry::start_with(|root| {
+        config_yaml(root, "validation:\n  manifests:\n    sparse: true\n")
+    })
+    .await;
+    let missing = Algorithm::Sha256.digest_of(b"layer never uploaded");
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": missing.to_string(), "size": 20},
+        "layers": [{"mediaType": LAYER, "digest": missing.to_string(), "size": 20}]
+    });
+    let response = registry
+        .put_manifest(
+            "sparse",
+            "v1",
+            OCI_MANIFEST,
+            &serde_json::to_vec(&manifest).unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        registry.get("/v2/sparse/manifests/v1").await.status(),
+        StatusCode::OK
+    );
+    assert_error(
+        registry.get(&format!("/v2/sparse/blobs/{missing}")).await,
+        StatusCode::NOT_FOUND,
+        "BLOB_UNKNOWN",
+    )
+    .await;
+}

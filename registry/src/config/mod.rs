@@ -398,6 +398,10 @@ impl ValidationConfig {
 pub struct ManifestValidationConfig {
     #[serde(default, skip_serializing)]
     pub urls: Option<serde_yaml::Value>,
+    /// Berth extension: accept sparse manifests, whose config, layers or
+    /// index children are not (yet) in the repository — for partial mirrors.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sparse: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexes: Option<IndexValidationConfig>,
 }

@@ -27,6 +27,24 @@ pub struct PushedManifest {
     pub subject: Option<Digest>,
 }
 
+/// Which references must already exist when a manifest is pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestValidation {
+    /// Config and layer blobs must be linked in the repository. Off only for
+    /// sparse content (partial mirrors), where missing blobs are allowed.
+    pub require_blobs: bool,
+    pub index: IndexValidation,
+}
+
+impl Default for ManifestValidation {
+    fn default() -> Self {
+        ManifestValidation {
+            require_blobs: true,
+            index: IndexValidation::All,
+        }
+    }
+}
+
 /// How strictly index children are checked on push
 /// (distribution's `validation.manifests.indexes.platforms`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -115,14 +133,16 @@ impl Content {
     }
 
     /// Stores a manifest exactly as received (end-7). References are checked
-    /// first; tags move only after the manifest is fully stored.
+    /// first; `tags` (the URL's tag, and any `?tag=` ones) move only after the
+    /// manifest is fully stored.
     pub async fn put_manifest(
         &self,
         repo: &RepositoryName,
         reference: &Reference,
+        tags: &[Tag],
         bytes: Bytes,
         content_type: Option<&str>,
-        index_validation: &IndexValidation,
+        validation: &ManifestValidation,
     ) -> Result<PushedManifest> {
         let manifest = Manifest::parse(&bytes, content_type)?;
         let digest = match reference {
@@ -138,8 +158,7 @@ impl Content {
             }
             Reference::Tag(_) => Algorithm::Sha256.digest_of(&bytes),
         };
-        self.check_references(repo, &manifest, index_validation)
-            .await?;
+        self.check_references(repo, &manifest, validation).await?;
 
         if self.global_blob_meta(&digest).await?.is_none() {
             self.storage.put(&layout::blob_data(&digest), bytes).await?;
@@ -151,7 +170,7 @@ impl Content {
             self.write_link(&layout::referrer_link(repo, subject, &digest), &digest)
                 .await?;
         }
-        if let Reference::Tag(tag) = reference {
+        for tag in tags {
             self.write_link(&layout::tag_index_link(repo, tag, &digest), &digest)
                 .await?;
             self.write_link(&layout::tag_current_link(repo, tag), &digest)
@@ -165,17 +184,19 @@ impl Content {
         &self,
         repo: &RepositoryName,
         manifest: &Manifest,
-        index_validation: &IndexValidation,
+        validation: &ManifestValidation,
     ) -> Result<()> {
-        let blobs = manifest
-            .required_blobs()
-            .map(|d| self.require_blob(repo, d));
-        try_join_all(blobs).await?;
+        if validation.require_blobs {
+            let blobs = manifest
+                .required_blobs()
+                .map(|d| self.require_blob(repo, d));
+            try_join_all(blobs).await?;
+        }
         if manifest.kind == ManifestKind::Index {
             let required = manifest
                 .manifests
                 .iter()
-                .filter(|d| index_validation.requires(d));
+                .filter(|d| validation.index.requires(d));
             let children = required.map(|d| async move {
                 if self.has_manifest(repo, &d.digest).await? {
                     Ok(())

@@ -18,7 +18,7 @@ use crate::oci::Digest;
 use crate::storage::{Storage, StorageError};
 
 pub use hashing::HashingStream;
-pub use manifests::{IndexValidation, PushedManifest, StoredManifest};
+pub use manifests::{IndexValidation, ManifestValidation, PushedManifest, StoredManifest};
 pub use uploads::{UploadHashes, UploadId, upload_location};
 
 /// Registry content operations over one storage backend.

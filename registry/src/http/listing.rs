@@ -1,14 +1,13 @@
 //! Paginated listings: end-8 tags list and `/v2/_catalog`, with `n`, `last`
 //! and an RFC 5988 `Link: <...>; rel="next"` header when more remain.
 
-use std::collections::HashMap;
-
 use axum::response::Response;
 use http::StatusCode;
 use http::header::LINK;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 
+use super::query::Query;
 use super::response::{header_value, json};
 use crate::error::{Error, Result};
 use crate::oci::RepositoryName;
@@ -51,7 +50,7 @@ fn paginate<'a>(sorted: &'a [String], n: Option<usize>, last: Option<&str>) -> P
     }
 }
 
-fn parse_n(query: &HashMap<String, String>) -> Result<Option<usize>> {
+fn parse_n(query: &Query) -> Result<Option<usize>> {
     query
         .get("n")
         .map(|n| {
@@ -71,11 +70,7 @@ fn link_header(path: &str, n: usize, last: &str) -> Result<(http::HeaderName, ht
 }
 
 /// end-8: GET `/v2/<name>/tags/list`.
-pub async fn tags(
-    state: &AppState,
-    name: &RepositoryName,
-    query: &HashMap<String, String>,
-) -> Result<Response> {
+pub async fn tags(state: &AppState, name: &RepositoryName, query: &Query) -> Result<Response> {
     let n = parse_n(query)?;
     let tags: Vec<String> = state
         .content
@@ -84,7 +79,7 @@ pub async fn tags(
         .into_iter()
         .map(|t| t.as_str().to_owned())
         .collect();
-    let page = paginate(&tags, n, query.get("last").map(String::as_str));
+    let page = paginate(&tags, n, query.get("last"));
     let mut headers = Vec::new();
     if let (Some(next), Some(n)) = (page.next, n) {
         headers.push(link_header(&format!("/v2/{name}/tags/list"), n, next)?);
@@ -97,15 +92,11 @@ pub async fn tags(
 }
 
 /// GET `/v2/_catalog`; page size defaults to and is capped at `catalog.maxentries`.
-pub async fn catalog(state: &AppState, query: &HashMap<String, String>) -> Result<Response> {
+pub async fn catalog(state: &AppState, query: &Query) -> Result<Response> {
     let max = state.settings.catalog_max_entries;
     let n = parse_n(query)?.map_or(max, |n| n.min(max));
     let repositories = state.content.list_repositories().await?;
-    let page = paginate(
-        &repositories,
-        Some(n),
-        query.get("last").map(String::as_str),
-    );
+    let page = paginate(&repositories, Some(n), query.get("last"));
     let mut headers = Vec::new();
     if let Some(next) = page.next {
         headers.push(link_header("/v2/_catalog", n, next)?);

@@ -7,13 +7,15 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
+use super::query::Query;
 use super::response::{
-    DOCKER_CONTENT_DIGEST, OCI_SUBJECT, created_at, empty, header_strings, header_value, respond,
+    DOCKER_CONTENT_DIGEST, OCI_SUBJECT, OCI_TAG, created_at, empty, header_strings, header_value,
+    respond,
 };
 use crate::error::{Error, Result};
 use crate::oci::manifest::MAX_MANIFEST_BYTES;
 use crate::oci::media_type;
-use crate::oci::{Reference, RepositoryName};
+use crate::oci::{Reference, RepositoryName, Tag};
 use crate::state::AppState;
 
 /// end-3: GET/HEAD `/v2/<name>/manifests/<reference>`.
@@ -60,15 +62,35 @@ pub async fn get(
     Ok(respond(StatusCode::OK, response_headers, body))
 }
 
-/// end-7: PUT `/v2/<name>/manifests/<reference>`.
+/// Most `?tag=` parameters accepted on one manifest push.
+pub const MAX_TAGS_PER_PUSH: usize = 64;
+
+/// end-7: PUT `/v2/<name>/manifests/<reference>`, and end-7b
+/// `PUT /v2/<name>/manifests/<digest>?tag=a&tag=b` (tags echoed in `OCI-Tag`).
 pub async fn put(
     state: &AppState,
     name: &RepositoryName,
     reference: &Reference,
+    query: &Query,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
     state.ensure_writable()?;
+    let query_tags = query
+        .all("tag")
+        .map(|tag| tag.parse::<Tag>().map_err(Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    if query_tags.len() > MAX_TAGS_PER_PUSH {
+        return Err(Error::ManifestInvalid(format!(
+            "at most {MAX_TAGS_PER_PUSH} tag parameters per push"
+        )));
+    }
+    let mut tags = query_tags.clone();
+    if let Reference::Tag(tag) = reference
+        && !tags.contains(tag)
+    {
+        tags.insert(0, tag.clone());
+    }
     let bytes = read_manifest_body(headers, body).await?;
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     let pushed = state
@@ -76,15 +98,20 @@ pub async fn put(
         .put_manifest(
             name,
             reference,
+            &tags,
             bytes,
             content_type,
-            &state.settings.index_validation,
+            &state.settings.manifest_validation,
         )
         .await?;
     let location = format!("/v2/{name}/manifests/{}", pushed.digest);
     let mut response_headers = created_at(&location, &pushed.digest)?;
     if let Some(subject) = &pushed.subject {
         response_headers.push((OCI_SUBJECT, header_value(&subject.to_string())?));
+    }
+    if !query_tags.is_empty() {
+        let applied: Vec<&str> = query_tags.iter().map(Tag::as_str).collect();
+        response_headers.push((OCI_TAG, header_value(&applied.join(", "))?));
     }
     Ok(empty(StatusCode::CREATED, response_headers))
 }

@@ -6,11 +6,10 @@ mod listing;
 mod manifests;
 mod observe;
 pub mod path;
+mod query;
 mod referrers;
 mod response;
 mod uploads;
-
-use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Body;
@@ -26,6 +25,7 @@ use crate::auth;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use path::Route;
+use query::Query;
 
 /// Builds the full application router.
 pub fn router(state: AppState) -> Router {
@@ -48,7 +48,7 @@ async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let Some(route) = parts.extensions.remove::<Route>() else {
         return Error::NotFound.into_response();
     };
-    let query = parse_query(parts.uri.query());
+    let query = Query::parse(parts.uri.query());
     handle(&state, route, &parts.method, &parts.headers, &query, body)
         .await
         .unwrap_or_else(IntoResponse::into_response)
@@ -59,7 +59,7 @@ async fn handle(
     route: Route,
     method: &Method,
     headers: &http::HeaderMap,
-    query: &HashMap<String, String>,
+    query: &Query,
     body: Body,
 ) -> Result<Response> {
     let head = method == Method::HEAD;
@@ -73,7 +73,7 @@ async fn handle(
             manifests::get(state, name, reference, headers, head).await
         }
         (Route::Manifest(name, reference), Method::PUT) => {
-            manifests::put(state, name, reference, headers, body).await
+            manifests::put(state, name, reference, query, headers, body).await
         }
         (Route::Manifest(name, reference), Method::DELETE) => {
             manifests::delete(state, name, reference).await
@@ -102,17 +102,6 @@ async fn handle(
     }
 }
 
-/// Query parameters; the first value wins when a key repeats.
-fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(query.unwrap_or_default()).unwrap_or_default();
-    let mut map = HashMap::new();
-    for (key, value) in pairs {
-        map.entry(key).or_insert(value);
-    }
-    map
-}
-
 /// Liveness: the process serves HTTP.
 async fn healthz() -> &'static str {
     "ok"
@@ -136,18 +125,4 @@ async fn metrics(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_query_strings() {
-        let query = parse_query(Some("n=10&last=a%2Fb&mount=x&from=&n=20&flag"));
-        assert_eq!(query["n"], "10");
-        assert_eq!(query["last"], "a/b");
-        assert_eq!(query["from"], "");
-        assert_eq!(query["flag"], "");
-    }
 }

@@ -26,7 +26,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let uri_path = request.uri().path().to_owned();
-    let (label, mut response) = match path::parse(&uri_path) {
+    let (label, mut response) = match path::parse(&uri_path, request.method()) {
         Ok(route) => {
             let label = route.label();
             request.extensions_mut().insert(route);

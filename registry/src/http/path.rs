@@ -2,11 +2,12 @@
 //! slashes, so the path is matched from its end; everything is validated
 //! here, so nothing from a URL reaches storage unchecked.
 
+use http::Method;
 use percent_encoding::percent_decode_str;
 
 use crate::content::UploadId;
 use crate::error::{Error, Result};
-use crate::oci::{Digest, Reference, RepositoryName};
+use crate::oci::{Digest, NameError, Reference, RepositoryName};
 
 /// An OCI Distribution API endpoint with its validated parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,9 @@ impl Route {
 }
 
 /// Parses a request path. Paths outside `/v2` are [`Error::NotFound`].
-pub fn parse(raw_path: &str) -> Result<Route> {
+/// A malformed tag is 404 `MANIFEST_UNKNOWN` for reads (no such manifest can
+/// exist, and the conformance suite expects 404) but 400 for pushes.
+pub fn parse(raw_path: &str, method: &Method) -> Result<Route> {
     let decoded = percent_decode_str(raw_path)
         .decode_utf8()
         .map_err(|_| Error::NameInvalid("request path is not valid UTF-8".into()))?;
@@ -92,7 +95,13 @@ pub fn parse(raw_path: &str) -> Result<Route> {
         ["blobs", "uploads"] => Ok(Route::UploadStart(name_of(n - 2)?)),
         ["manifests", reference] => {
             let name = name_of(n - 2)?;
-            Ok(Route::Manifest(name, reference.parse()?))
+            let parsed = reference.parse::<Reference>().map_err(|e| match e {
+                NameError::InvalidTag if method != Method::PUT => {
+                    Error::ManifestUnknown((*reference).to_owned())
+                }
+                other => Error::from(other),
+            })?;
+            Ok(Route::Manifest(name, parsed))
         }
         ["blobs", digest] => {
             let name = name_of(n - 2)?;
@@ -118,49 +127,61 @@ mod tests {
     const DIGEST: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
     const UPLOAD: &str = "0a9e4a5d-7c43-4c31-9d0c-2f3a6f3e4b10";
 
+    fn parse_get(path: &str) -> Result<Route> {
+        parse(path, &Method::GET)
+    }
+
     fn name(s: &str) -> RepositoryName {
         s.parse().unwrap()
     }
 
     #[test]
     fn parses_every_endpoint() {
-        assert_eq!(parse("/v2/").unwrap(), Route::Base);
-        assert_eq!(parse("/v2").unwrap(), Route::Base);
-        assert_eq!(parse("/v2/_catalog").unwrap(), Route::Catalog);
+        assert_eq!(parse_get("/v2/").unwrap(), Route::Base);
+        assert_eq!(parse_get("/v2").unwrap(), Route::Base);
+        assert_eq!(parse_get("/v2/_catalog").unwrap(), Route::Catalog);
         assert_eq!(
-            parse("/v2/a/b/tags/list").unwrap(),
+            parse_get("/v2/a/b/tags/list").unwrap(),
             Route::Tags(name("a/b"))
         );
         assert_eq!(
-            parse("/v2/a/manifests/latest").unwrap(),
+            parse_get("/v2/a/manifests/latest").unwrap(),
             Route::Manifest(name("a"), "latest".parse().unwrap())
         );
         assert_eq!(
-            parse(&format!("/v2/a/blobs/{DIGEST}")).unwrap(),
+            parse_get(&format!("/v2/a/blobs/{DIGEST}")).unwrap(),
             Route::Blob(name("a"), DIGEST.parse().unwrap())
         );
         assert_eq!(
-            parse("/v2/a/blobs/uploads/").unwrap(),
+            parse_get("/v2/a/blobs/uploads/").unwrap(),
             Route::UploadStart(name("a"))
         );
         assert_eq!(
-            parse(&format!("/v2/a/blobs/uploads/{UPLOAD}")).unwrap(),
+            parse_get(&format!("/v2/a/blobs/uploads/{UPLOAD}")).unwrap(),
             Route::Upload(name("a"), UPLOAD.parse().unwrap())
         );
         assert_eq!(
-            parse(&format!("/v2/a/referrers/{DIGEST}")).unwrap(),
+            parse_get(&format!("/v2/a/referrers/{DIGEST}")).unwrap(),
             Route::Referrers(name("a"), DIGEST.parse().unwrap())
         );
     }
 
     #[test]
+    fn malformed_tags_are_unknown_for_reads_and_invalid_for_pushes() {
+        let read = parse("/v2/a/manifests/.INVALID", &Method::HEAD).unwrap_err();
+        assert!(matches!(read, Error::ManifestUnknown(_)));
+        let push = parse("/v2/a/manifests/.INVALID", &Method::PUT).unwrap_err();
+        assert!(matches!(push, Error::ManifestInvalid(_)));
+    }
+
+    #[test]
     fn names_may_contain_endpoint_words() {
         assert_eq!(
-            parse(&format!("/v2/x/blobs/blobs/{DIGEST}")).unwrap(),
+            parse_get(&format!("/v2/x/blobs/blobs/{DIGEST}")).unwrap(),
             Route::Blob(name("x/blobs"), DIGEST.parse().unwrap())
         );
         assert_eq!(
-            parse("/v2/manifests/tags/list").unwrap(),
+            parse_get("/v2/manifests/tags/list").unwrap(),
             Route::Tags(name("manifests"))
         );
     }
@@ -169,7 +190,7 @@ mod tests {
     fn decodes_percent_encoded_digests() {
         let encoded = DIGEST.replace(':', "%3A");
         assert_eq!(
-            parse(&format!("/v2/a/blobs/{encoded}")).unwrap(),
+            parse_get(&format!("/v2/a/blobs/{encoded}")).unwrap(),
             Route::Blob(name("a"), DIGEST.parse().unwrap())
         );
     }
@@ -185,7 +206,7 @@ mod tests {
             ("/v2/a/blobs/sha256:..%2f..%2fetc", "NOT_FOUND"),
             ("/v2/a/blobs/sha256:..", "DIGEST_INVALID"),
             ("/v2/a/blobs/md5:abc", "DIGEST_INVALID"),
-            ("/v2/a/manifests/..", "MANIFEST_INVALID"),
+            ("/v2/a/manifests/..", "NOT_FOUND"),
             ("/v2/a/blobs/uploads/../../x", "NOT_FOUND"),
             ("/v2/a/blobs/uploads/not-a-uuid", "BLOB_UPLOAD_UNKNOWN"),
             ("/v2/tags/list", "NOT_FOUND"),
@@ -193,7 +214,7 @@ mod tests {
             ("/v3/a/tags/list", "NOT_FOUND"),
         ];
         for (path, code) in cases {
-            let err = parse(path).unwrap_err();
+            let err = parse_get(path).unwrap_err();
             let response = axum::response::IntoResponse::into_response(err);
             let expected_status = match code {
                 "NOT_FOUND" | "BLOB_UPLOAD_UNKNOWN" => 404,

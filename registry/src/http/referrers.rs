@@ -1,13 +1,12 @@
 //! end-12: GET `/v2/<name>/referrers/<digest>` — an image index of the
 //! manifests whose `subject` is the digest; never 404.
 
-use std::collections::HashMap;
-
 use axum::response::Response;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
 
+use super::query::Query;
 use super::response::{OCI_FILTERS_APPLIED, json};
 use crate::error::Result;
 use crate::oci::media_type::OCI_INDEX;
@@ -18,9 +17,9 @@ pub async fn list(
     state: &AppState,
     name: &RepositoryName,
     subject: &Digest,
-    query: &HashMap<String, String>,
+    query: &Query,
 ) -> Result<Response> {
-    let artifact_type = query.get("artifactType").map(String::as_str);
+    let artifact_type = query.get("artifactType");
     let manifests = state
         .content
         .referrers(name, subject, artifact_type)

@@ -14,6 +14,7 @@ use crate::oci::Digest;
 pub const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
 pub const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 pub const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+pub const OCI_TAG: HeaderName = HeaderName::from_static("oci-tag");
 pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
 pub const RANGE: HeaderName = HeaderName::from_static("range");
 

@@ -1,14 +1,13 @@
 //! Upload endpoints: end-4a/4b (POST), end-11 (mount), end-5 (PATCH),
 //! end-6 (PUT), end-13 (status) and cancel (DELETE).
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use axum::response::Response;
 use http::header::LOCATION;
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use http_body::Body as _;
 
+use super::query::Query;
 use super::response::{
     DOCKER_UPLOAD_UUID, RANGE, body_stream, content_length, created_at, empty, header_value,
 };
@@ -38,7 +37,7 @@ fn blob_location(name: &RepositoryName, digest: &Digest) -> String {
     format!("/v2/{name}/blobs/{digest}")
 }
 
-fn query_digest(query: &HashMap<String, String>, key: &str) -> Result<Option<Digest>> {
+fn query_digest(query: &Query, key: &str) -> Result<Option<Digest>> {
     query
         .get(key)
         .map(|text| {
@@ -52,7 +51,7 @@ fn query_digest(query: &HashMap<String, String>, key: &str) -> Result<Option<Dig
 pub async fn start(
     state: &AppState,
     name: &RepositoryName,
-    query: &HashMap<String, String>,
+    query: &Query,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
@@ -124,7 +123,7 @@ pub async fn complete(
     state: &AppState,
     name: &RepositoryName,
     id: &UploadId,
-    query: &HashMap<String, String>,
+    query: &Query,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
