@@ -1,1 +1,5 @@
-//! The Berth operator: reconciles `Registry` custom resources into running registries.
+//! The Berth operator: reconciles `Registry` custom resources into running,
+//! secured, self-cleaning registries.
+
+pub mod controller;
+pub mod crd;

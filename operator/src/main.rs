@@ -1,0 +1,3 @@
+//! `berth-operator`: runs the Registry controller.
+
+fn main() {}
