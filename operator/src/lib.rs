@@ -3,3 +3,5 @@
 
 pub mod controller;
 pub mod crd;
+pub mod error;
+pub mod metrics;

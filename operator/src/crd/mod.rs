@@ -143,3 +143,6 @@ pub struct RegistrySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogSpec>,
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,154 @@
+//! Shared controller state: client, defaults, metrics, event recorder, and
+//! the small caches that keep steady-state reconciles free of writes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use super::validate::Defaults;
+use crate::metrics::Metrics;
+
+/// Field manager for every server-side apply.
+pub const FIELD_MANAGER: &str = "berth-operator";
+
+/// How often optional API groups (ServiceMonitor) are re-discovered.
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+pub struct Context {
+    pub client: Client,
+    pub defaults: Defaults,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    /// `metadata.generation` of each child after the operator last applied or
+    /// verified it; a different generation later means someone else edited it.
+    generations: Mutex<HashMap<String, i64>>,
+    /// Consecutive failures per Registry, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    service_monitor: Mutex<Option<(bool, Instant)>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("defaults", &self.defaults)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    pub fn new(client: Client, defaults: Defaults) -> Self {
+        let reporter = Reporter {
+            controller: FIELD_MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            defaults,
+            metrics: Metrics::default(),
+            generations: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            service_monitor: Mutex::new(None),
+        }
+    }
+
+    /// Whether a child's generation moved since the operator last saw it.
+    /// The first sighting (e.g. after a restart) is recorded, not treated as drift.
+    pub fn generation_drifted(&self, key: &str, generation: Option<i64>) -> bool {
+        let Some(generation) = generation else {
+            return false;
+        };
+        let Ok(mut generations) = self.generations.lock() else {
+            return false;
+        };
+        match generations.insert(key.to_owned(), generation) {
+            Some(previous) => previous != generation,
+            None => false,
+        }
+    }
+
+    /// Remembers a child's generation right after applying it.
+    pub fn record_generation(&self, key: &str, generation: Option<i64>) {
+        if let (Some(generation), Ok(mut generations)) = (generation, self.generations.lock()) {
+            generations.insert(key.to_owned(), generation);
+        }
+    }
+
+    /// Backoff after the n-th consecutive failure: 5s, 10s, 20s, ... up to 5 minutes.
+    pub fn failure_backoff(&self, key: &str) -> Duration {
+        let attempts = self
+            .failures
+            .lock()
+            .map(|mut failures| {
+                let count = failures.entry(key.to_owned()).or_insert(0);
+                *count = count.saturating_add(1);
+                *count
+            })
+            .unwrap_or(1);
+        Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(300))
+    }
+
+    pub fn reset_failures(&self, key: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(key);
+        }
+    }
+
+    /// Whether the Prometheus Operator's ServiceMonitor kind is served (cached).
+    pub async fn service_monitor_available(&self) -> bool {
+        if let Ok(guard) = self.service_monitor.lock()
+            && let Some((available, at)) = *guard
+            && at.elapsed() < DISCOVERY_TTL
+        {
+            return available;
+        }
+        let available = self
+            .client
+            .list_api_group_resources("monitoring.coreos.com/v1")
+            .await
+            .map(|list| list.resources.iter().any(|r| r.kind == "ServiceMonitor"))
+            .unwrap_or(false);
+        if let Ok(mut guard) = self.service_monitor.lock() {
+            *guard = Some((available, Instant::now()));
+        }
+        available
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn generation_drift_and_backoff() {
+        // A client is only needed for construction; nothing is sent.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let context = Context::new(
+            Client::try_from(config).unwrap(),
+            Defaults { image: "x".into() },
+        );
+        assert!(
+            !context.generation_drifted("deploy/a", Some(1)),
+            "first sighting"
+        );
+        assert!(!context.generation_drifted("deploy/a", Some(1)));
+        assert!(
+            context.generation_drifted("deploy/a", Some(2)),
+            "edited by someone else"
+        );
+        context.record_generation("deploy/a", Some(3));
+        assert!(!context.generation_drifted("deploy/a", Some(3)));
+        assert!(!context.generation_drifted("secret/a", None));
+
+        let backoffs: Vec<u64> = (0..8)
+            .map(|_| context.failure_backoff("r").as_secs())
+            .collect();
+        assert_eq!(backoffs, [5, 10, 20, 40, 80, 160, 160, 160]);
+        context.reset_failures("r");
+        assert_eq!(context.failure_backoff("r").as_secs(), 5);
+    }
+}
