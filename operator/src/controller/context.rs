@@ -27,7 +27,8 @@ pub struct Context {
     generations: Mutex<HashMap<String, i64>>,
     /// Consecutive failures per Registry, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
-    service_monitor: Mutex<Option<(bool, Instant)>>,
+    /// Optional kinds by "group/version/Kind": served or not, and when that was checked.
+    discovered: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -51,7 +52,7 @@ impl Context {
             metrics: Metrics::default(),
             generations: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
-            service_monitor: Mutex::new(None),
+            discovered: Mutex::new(HashMap::new()),
         }
     }
 
@@ -98,22 +99,23 @@ impl Context {
         }
     }
 
-    /// Whether the Prometheus Operator's ServiceMonitor kind is served (cached).
-    pub async fn service_monitor_available(&self) -> bool {
-        if let Ok(guard) = self.service_monitor.lock()
-            && let Some((available, at)) = *guard
+    /// Whether an optional kind (ServiceMonitor, cert-manager's Certificate) is served; cached.
+    pub async fn kind_available(&self, group_version: &str, kind: &str) -> bool {
+        let key = format!("{group_version}/{kind}");
+        if let Ok(discovered) = self.discovered.lock()
+            && let Some((available, at)) = discovered.get(&key)
             && at.elapsed() < DISCOVERY_TTL
         {
-            return available;
+            return *available;
         }
         let available = self
             .client
-            .list_api_group_resources("monitoring.coreos.com/v1")
+            .list_api_group_resources(group_version)
             .await
-            .map(|list| list.resources.iter().any(|r| r.kind == "ServiceMonitor"))
+            .map(|list| list.resources.iter().any(|r| r.kind == kind))
             .unwrap_or(false);
-        if let Ok(mut guard) = self.service_monitor.lock() {
-            *guard = Some((available, Instant::now()));
+        if let Ok(mut discovered) = self.discovered.lock() {
+            discovered.insert(key, (available, Instant::now()));
         }
         available
     }

@@ -113,6 +113,13 @@ pub async fn dereference(
         .as_ref()
         .and_then(|m| m.service_monitor.as_ref())
         .is_some_and(|sm| sm.enabled.unwrap_or(false))
-        && ctx.service_monitor_available().await;
+        && ctx
+            .kind_available("monitoring.coreos.com/v1", "ServiceMonitor")
+            .await;
+    observed.cert_manager_available = registry.spec.tls.as_ref().and_then(|t| t.mode)
+        == Some(TlsMode::CertManager)
+        && ctx
+            .kind_available("cert-manager.io/v1", "Certificate")
+            .await;
     Ok(Dereferenced { observed, cronjob })
 }

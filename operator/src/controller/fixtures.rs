@@ -34,6 +34,7 @@ pub fn load(yaml: &str) -> (Registry, Observed) {
     let mut registry = None;
     let mut observed = Observed {
         now: NOW,
+        cert_manager_available: true,
         ..Observed::default()
     };
     for document in serde_yaml::Deserializer::from_str(yaml) {

@@ -66,6 +66,8 @@ pub struct Observed {
     pub gc_pods: Vec<Pod>,
     /// Whether the Prometheus Operator's ServiceMonitor kind exists.
     pub service_monitor_available: bool,
+    /// Whether cert-manager's Certificate kind exists (checked only for CertManager mode).
+    pub cert_manager_available: bool,
     /// Seconds since the epoch when observed (certificate expiry decisions).
     pub now: i64,
 }

@@ -27,6 +27,9 @@ use super::validate::validate;
 use crate::crd::{Registry, RegistryStatus, StorageStatus, TlsStatus};
 use crate::error::{Error, Result};
 
+/// Field manager of the initial replica count of an autoscaled Deployment.
+pub const INITIAL_SCALE_MANAGER: &str = "berth-operator-initial-scale";
+
 /// Steady-state resync: also when certificates get re-checked for renewal.
 pub const RESYNC: Duration = Duration::from_secs(300);
 
@@ -225,7 +228,26 @@ async fn apply_all(
         applier.apply(claim.clone()).await?;
     }
     applier.apply(d.service.clone()).await?;
-    let (deployment, _) = applier.apply(d.deployment.clone()).await?;
+    let (mut deployment, applied) = applier.apply(d.deployment.clone()).await?;
+    if applied == Applied::Created
+        && let Some(scaling) = &v.autoscaling
+    {
+        // The applied Deployment leaves replicas to the autoscaler; start at its minimum.
+        // A separate field manager owns this one-off value, so later applies never reset it.
+        let patch = serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name}, "spec": {"replicas": scaling.min_replicas},
+        });
+        let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &v.namespace);
+        deployment = api
+            .patch(
+                name,
+                &PatchParams::apply(INITIAL_SCALE_MANAGER),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        ctx.metrics.write("Deployment");
+    }
     match &d.pdb {
         Some(pdb) => {
             applier.apply(pdb.clone()).await?;

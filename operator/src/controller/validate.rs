@@ -101,6 +101,12 @@ pub fn validate(
                 tls13_only: tls_versions_13,
             }
         }
+        TlsMode::CertManager if !observed.cert_manager_available => {
+            return Err(invalid(
+                "CertManagerNotInstalled",
+                "tls.mode CertManager needs cert-manager (certificates.cert-manager.io/v1) in the cluster",
+            ));
+        }
         TlsMode::CertManager => Tls::CertManager {
             issuer: spec
                 .tls

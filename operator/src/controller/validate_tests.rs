@@ -118,6 +118,13 @@ fn missing_or_broken_references_are_reported() {
     let (registry, observed) = load(&example("tls-secret.yaml"));
     assert_eq!(invalid(&registry, &observed).reason, "SecretNotFound");
 
+    let (registry, mut observed) = load(&example("cert-manager.yaml"));
+    observed.cert_manager_available = false;
+    assert_eq!(
+        invalid(&registry, &observed).reason,
+        "CertManagerNotInstalled"
+    );
+
     let (registry, observed) = load(&example("existing-claim.yaml"));
     assert_eq!(invalid(&registry, &observed).reason, "ClaimNotFound");
     let mut with_claim = observed.clone();

@@ -128,7 +128,11 @@ pub struct AutoscalingSpec {
     #[schemars(range(min = 1, max = 100))]
     pub max_replicas: i32,
     /// Default 80.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "targetCPUUtilizationPercentage"
+    )]
     #[schemars(range(min = 1, max = 100))]
     pub target_cpu_utilization_percentage: Option<i32>,
 }
