@@ -67,6 +67,15 @@ pub async fn install_crd(cluster: &Cluster) {
 impl Env {
     /// A namespace with the controller running in it.
     pub async fn start(test: &str) -> Self {
+        Self::start_inner(test, true).await
+    }
+
+    /// A namespace only (the test runs operator processes itself).
+    pub async fn start_without_controller(test: &str) -> Self {
+        Self::start_inner(test, false).await
+    }
+
+    async fn start_inner(test: &str, controller: bool) -> Self {
         e2e::init_tracing();
         let cluster = Cluster::shared().await.expect("a cluster (e2e/cluster up)");
         install_crd(&cluster).await;
@@ -77,6 +86,15 @@ impl Env {
                 image: IMAGE.into(),
             },
         ));
+        if !controller {
+            return Env {
+                cluster,
+                ns,
+                ctx,
+                stop: None,
+                task: None,
+            };
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(run(ctx.clone(), Some(ns.name().to_owned()), 4, async {
             let _ = stopped.await;
