@@ -29,7 +29,12 @@ fn run(program: &PathBuf, args: &[&str], stdin: Option<&str>) -> String {
         .unwrap_or_else(|e| panic!("{}: {e}", program.display()));
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     let output = child.wait_with_output().unwrap();
     assert!(
@@ -50,20 +55,56 @@ async fn chart_lints_renders_and_is_accepted_by_the_api_server() {
     let kubeconfig = env.cluster.kubeconfig_path().unwrap();
     run(&helm, &["lint", "--strict", &chart()], None);
 
-    let rendered = run(&helm, &["template", "berth", &chart(), "--namespace", env.ns.name()], None);
-    for kind in ["CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount", "Role"] {
-        assert!(rendered.contains(&format!("kind: {kind}\n")), "missing {kind}");
+    let rendered = run(
+        &helm,
+        &["template", "berth", &chart(), "--namespace", env.ns.name()],
+        None,
+    );
+    for kind in [
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "ServiceAccount",
+        "Role",
+    ] {
+        assert!(
+            rendered.contains(&format!("kind: {kind}\n")),
+            "missing {kind}"
+        );
     }
     assert!(rendered.contains("helm.sh/resource-policy: keep"));
     // The chart's CRD is the generated one.
     assert!(rendered.contains("x-kubernetes-validations"));
     let kubeconfig_arg = format!("--kubeconfig={}", kubeconfig.display());
-    run(&kubectl, &[&kubeconfig_arg, "apply", "--dry-run=server", "--server-side", "--force-conflicts", "-f", "-"], Some(&rendered));
+    run(
+        &kubectl,
+        &[
+            &kubeconfig_arg,
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&rendered),
+    );
 
     // Namespaced mode renders Roles, not ClusterRoles, for the controller.
     let namespaced = run(
         &helm,
-        &["template", "berth", &chart(), "--namespace", env.ns.name(), "--set", &format!("watchNamespace={}", env.ns.name()), "--set", "crds.enabled=false"],
+        &[
+            "template",
+            "berth",
+            &chart(),
+            "--namespace",
+            env.ns.name(),
+            "--set",
+            &format!("watchNamespace={}", env.ns.name()),
+            "--set",
+            "crds.enabled=false",
+        ],
         None,
     );
     assert!(!namespaced.contains("kind: CustomResourceDefinition"));
@@ -105,7 +146,9 @@ impl OperatorProcess {
     }
 
     fn terminate(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -143,14 +186,31 @@ async fn service_account_kubeconfig(env: &Env, sa: &str, dir: &std::path::Path) 
     path
 }
 
-fn start_operator(kubeconfig: &std::path::Path, namespace: &str, identity: &str) -> OperatorProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+fn start_operator(
+    kubeconfig: &std::path::Path,
+    namespace: &str,
+    identity: &str,
+) -> OperatorProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let metrics = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_berth-operator"))
         .env("KUBECONFIG", kubeconfig)
         .env("POD_NAME", identity)
         .env("RUST_LOG", "warn")
-        .args(["--namespace", namespace, "--lease-namespace", namespace, "--metrics-addr", &metrics, "--registry-image", IMAGE])
+        .args([
+            "--namespace",
+            namespace,
+            "--lease-namespace",
+            namespace,
+            "--metrics-addr",
+            &metrics,
+            "--registry-image",
+            IMAGE,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -168,11 +228,28 @@ async fn the_chart_rbac_suffices_and_only_the_leader_reconciles() {
     run(
         &helm,
         &[
-            "install", "berth", &chart(), "--namespace", &ns, "--kubeconfig", kubeconfig.to_str().unwrap(),
-            "--set", &format!("watchNamespace={ns}"), "--set", "crds.enabled=false",
-            "--set", "image.repository=localhost/berth/operator", "--set", "image.tag=e2e",
-            "--set", "registryImage.repository=localhost/berth/registry", "--set", "registryImage.tag=e2e",
-            "--wait", "--timeout", "90s",
+            "install",
+            "berth",
+            &chart(),
+            "--namespace",
+            &ns,
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--set",
+            &format!("watchNamespace={ns}"),
+            "--set",
+            "crds.enabled=false",
+            "--set",
+            "image.repository=localhost/berth/operator",
+            "--set",
+            "image.tag=e2e",
+            "--set",
+            "registryImage.repository=localhost/berth/registry",
+            "--set",
+            "registryImage.tag=e2e",
+            "--wait",
+            "--timeout",
+            "90s",
         ],
         None,
     );
@@ -189,8 +266,19 @@ async fn the_chart_rbac_suffices_and_only_the_leader_reconciles() {
     env.apply_yaml(&Env::example("htpasswd-users.yaml")).await;
     env.wait_ready("team").await;
     let leases: Api<Lease> = env.api();
-    let holder = leases.get("berth-operator-leader").await.unwrap().spec.unwrap().holder_identity.unwrap();
-    let (leader, standby) = if holder == "operator-a" { (&mut first, &mut second) } else { (&mut second, &mut first) };
+    let holder = leases
+        .get("berth-operator-leader")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+        .unwrap();
+    let (leader, standby) = if holder == "operator-a" {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
     assert!(leader.reconciles().await > 0, "the leader reconciles");
     assert_eq!(standby.reconciles().await, 0, "the standby does not");
 
@@ -198,8 +286,19 @@ async fn the_chart_rbac_suffices_and_only_the_leader_reconciles() {
     leader.terminate();
     env.apply_yaml(&Env::example("minimal.yaml")).await;
     env.wait_ready("minimal").await;
-    assert!(standby.reconciles().await > 0, "the former standby took over");
-    let new_holder = leases.get("berth-operator-leader").await.unwrap().spec.unwrap().holder_identity;
+    assert!(
+        standby.reconciles().await > 0,
+        "the former standby took over"
+    );
+    let new_holder = leases
+        .get("berth-operator-leader")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
     assert_ne!(new_holder.as_deref(), Some(holder.as_str()));
-    tokio::time::timeout(Duration::from_secs(5), env.finish()).await.ok();
+    tokio::time::timeout(Duration::from_secs(5), env.finish())
+        .await
+        .ok();
 }

@@ -135,6 +135,14 @@ async fn anonymous_read_with_authenticated_write() {
     let pull = registry.get(&format!("/v2/public/blobs/{digest}")).await;
     assert_eq!(pull.status(), StatusCode::OK);
     assert_eq!(pull.bytes().await.unwrap(), data);
+    // Empty Basic credentials (what skopeo sends without a login) are anonymous, not wrong.
+    let empty = registry
+        .request(Method::GET, &format!("/v2/public/blobs/{digest}"))
+        .basic_auth("", Some(""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), StatusCode::OK);
     // `/v2/` still challenges so clients learn to log in for pushes.
     assert_eq!(
         registry.get("/v2/").await.status(),

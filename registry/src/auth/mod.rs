@@ -205,6 +205,11 @@ impl Authenticator {
         let Some((user, password)) = parse_basic(header) else {
             return Credentials::Invalid;
         };
+        // Clients without credentials (skopeo, containers/image) answer a Basic
+        // challenge with empty ones: that is an anonymous request, not a wrong password.
+        if user.is_empty() && password.is_empty() {
+            return Credentials::Missing;
+        }
         let (users, generation) = match self.0.users.read() {
             Ok(guard) => (Arc::clone(&guard.0), guard.1),
             Err(_) => return Credentials::Invalid,
@@ -308,6 +313,11 @@ mod tests {
         let auth = Authenticator::from_file("Registry", &path, false).unwrap();
 
         assert_eq!(auth.check(None).await, Credentials::Missing);
+        assert_eq!(auth.check(Some(&basic("", ""))).await, Credentials::Missing);
+        assert_eq!(
+            auth.check(Some(&basic("", "x"))).await,
+            Credentials::Invalid
+        );
         assert_eq!(
             auth.check(Some(&basic("admin", "s3cret"))).await,
             Credentials::User("admin".into())
