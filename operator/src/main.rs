@@ -47,6 +47,9 @@ struct Args {
     /// Registries reconciled in parallel.
     #[arg(long, env = "BERTH_CONCURRENCY", default_value_t = 8)]
     concurrency: u16,
+    /// Seconds between re-checks of a healthy Registry (certificate renewal, drift).
+    #[arg(long, env = "BERTH_RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
     /// Log format: text or json.
     #[arg(long, env = "BERTH_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -99,12 +102,15 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("connecting to the Kubernetes API")?;
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Defaults {
-            image: args.registry_image.clone(),
-        },
-    ));
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            Defaults {
+                image: args.registry_image.clone(),
+            },
+        )
+        .with_resync(std::time::Duration::from_secs(args.resync_seconds)),
+    );
     let ready = Arc::new(AtomicBool::new(false));
     let health = Health {
         ctx: ctx.clone(),

@@ -20,6 +20,8 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 pub struct Context {
     pub client: Client,
     pub defaults: Defaults,
+    /// How often a healthy Registry is re-checked (certificate renewal, drift).
+    pub resync: Duration,
     pub metrics: Metrics,
     pub recorder: Recorder,
     /// `metadata.generation` of each child after the operator last applied or
@@ -49,11 +51,18 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             defaults,
+            resync: Duration::from_secs(300),
             metrics: Metrics::default(),
             generations: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             discovered: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Sets the steady-state resync interval.
+    pub fn with_resync(mut self, resync: Duration) -> Self {
+        self.resync = resync;
+        self
     }
 
     /// Whether a child's generation moved since the operator last saw it.

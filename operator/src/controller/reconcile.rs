@@ -1,7 +1,7 @@
 //! One reconcile: dereference -> validate -> build -> apply -> status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -29,9 +29,6 @@ use crate::error::{Error, Result};
 
 /// Field manager of the initial replica count of an autoscaled Deployment.
 pub const INITIAL_SCALE_MANAGER: &str = "berth-operator-initial-scale";
-
-/// Steady-state resync: also when certificates get re-checked for renewal.
-pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Reconciles one Registry.
 pub async fn reconcile(
@@ -135,7 +132,7 @@ async fn reconcile_registry(
     let status = compute(registry, &outcome, &observations);
     update_status(ctx, registry, status).await?;
     Ok(match outcome {
-        Outcome::Rendered(_) => Action::requeue(RESYNC),
+        Outcome::Rendered(_) => Action::requeue(ctx.resync),
         // Wait for a spec change (or a referenced Secret change, which also triggers).
         Outcome::Invalid(_) => Action::await_change(),
     })

@@ -173,10 +173,11 @@ impl Env {
         panic!("Registry {name}: timed out waiting for {what}; status: {last:#?}");
     }
 
-    /// Waits until the Registry reports Ready=True for its current generation.
+    /// Waits until the Registry reports Ready=True with every replica available
+    /// (reason `Available`, not `MinimumAvailability`) for its current generation.
     pub async fn wait_ready(&self, name: &str) -> Registry {
-        self.wait_registry(name, "Ready", |r| {
-            condition(r, "Ready").is_some_and(|c| c.status == "True")
+        self.wait_registry(name, "Ready with all replicas available", |r| {
+            condition(r, "Ready").is_some_and(|c| c.status == "True" && c.reason == "Available")
                 && r.status.as_ref().and_then(|s| s.observed_generation) == r.metadata.generation
         })
         .await

@@ -76,6 +76,7 @@ pub fn registry_config(v: &ValidatedRegistry) -> Result<(Config, String), serde_
                     dryrun: false,
                 }),
                 readonly: v.read_only.then_some(ReadOnlyConfig { enabled: true }),
+                lock: None,
             }),
             ..storage_driver
         },
