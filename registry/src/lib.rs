@@ -6,7 +6,9 @@ pub mod auth;
 pub mod config;
 pub mod content;
 pub mod error;
+pub mod gc;
 pub mod http;
+pub mod maintenance;
 pub mod metrics;
 pub mod oci;
 pub mod purge;
@@ -218,6 +220,15 @@ impl Registry {
                 purging.dryrun,
             );
         }
+        let poll = self
+            .config
+            .storage
+            .maintenance
+            .as_ref()
+            .and_then(|m| m.lock.as_ref())
+            .and_then(|l| l.pollinterval)
+            .map_or(maintenance::DEFAULT_POLL_INTERVAL, |d| d.0);
+        maintenance::spawn_lock_watcher(self.state.clone(), poll);
         let drain = self
             .config
             .http

@@ -1,4 +1,6 @@
-//! The `registry` command: `serve`, `config check`.
+//! The `registry` command: `serve`, `garbage-collect`, `config check`.
+
+mod gc_command;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,6 +36,8 @@ enum Command {
         #[arg(long, env = "BERTH_ADDR")]
         addr: Option<String>,
     },
+    /// Delete unreferenced blobs (and with -m untagged manifests); safe against a live registry.
+    GarbageCollect(gc_command::GcArgs),
     /// Configuration utilities.
     Config {
         #[command(subcommand)]
@@ -69,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             root_dir,
             addr,
         } => serve(config, root_dir, addr),
+        Command::GarbageCollect(args) => Ok(gc_command::run(args)),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(&file),

@@ -1,13 +1,14 @@
 //! Shared request state: content access, effective settings, auth, metrics.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use http::HeaderMap;
 
 use crate::auth::Authenticator;
 use crate::content::{Content, ManifestValidation};
 use crate::error::{Error, Result};
+use crate::maintenance::LockRecord;
 use crate::metrics::Metrics;
 
 /// Distribution's default and maximum catalog page size.
@@ -36,16 +37,20 @@ impl Default for Settings {
     }
 }
 
-/// Whether writes are refused, and why.
+/// Whether writes are refused, and why: config-driven read-only mode, or a
+/// maintenance lock held in storage (by garbage collection).
 #[derive(Debug, Default)]
 pub struct Maintenance {
     read_only: AtomicBool,
+    locked: AtomicBool,
+    lock_purpose: RwLock<String>,
 }
 
 impl Maintenance {
     pub fn new(read_only: bool) -> Self {
         Maintenance {
             read_only: AtomicBool::new(read_only),
+            ..Maintenance::default()
         }
     }
 
@@ -53,8 +58,46 @@ impl Maintenance {
         self.read_only.store(read_only, Ordering::SeqCst);
     }
 
+    /// Records the lock last seen in storage (`None`: no active lock).
+    pub fn observe_lock(&self, lock: Option<&LockRecord>) {
+        if let Some(lock) = lock
+            && let Ok(mut purpose) = self.lock_purpose.write()
+        {
+            purpose.clone_from(&lock.purpose);
+        }
+        let was = self.locked.swap(lock.is_some(), Ordering::SeqCst);
+        if was != lock.is_some() {
+            match lock {
+                Some(lock) => {
+                    tracing::info!(holder = %lock.holder, purpose = %lock.purpose, "maintenance lock taken: refusing writes")
+                }
+                None => tracing::info!("maintenance lock released: accepting writes"),
+            }
+        }
+    }
+
+    /// Whether writes are currently refused (as last observed).
     pub fn is_read_only(&self) -> bool {
-        self.read_only.load(Ordering::SeqCst)
+        self.read_only.load(Ordering::SeqCst) || self.locked.load(Ordering::SeqCst)
+    }
+
+    fn refusal(&self) -> Option<Error> {
+        if self.read_only.load(Ordering::SeqCst) {
+            return Some(Error::Unsupported(
+                "the registry is in read-only maintenance mode; pulls still work".into(),
+            ));
+        }
+        if self.locked.load(Ordering::SeqCst) {
+            let purpose = self
+                .lock_purpose
+                .read()
+                .map(|p| p.clone())
+                .unwrap_or_default();
+            return Some(Error::Unsupported(format!(
+                "the registry is in read-only maintenance ({purpose}); pulls still work, retry the push shortly"
+            )));
+        }
+        None
     }
 }
 
@@ -87,14 +130,12 @@ impl AppState {
         }))
     }
 
-    /// Refuses writes while in read-only maintenance mode.
+    /// Refuses writes while in read-only maintenance mode (as last observed;
+    /// a cheap check at the start of a request).
     pub fn ensure_writable(&self) -> Result<()> {
-        if self.maintenance.is_read_only() {
-            Err(Error::Unsupported(
-                "the registry is in read-only maintenance mode; pulls still work".into(),
-            ))
-        } else {
-            Ok(())
+        match self.maintenance.refusal() {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 

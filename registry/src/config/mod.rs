@@ -211,6 +211,17 @@ pub struct MaintenanceConfig {
     pub uploadpurging: Option<UploadPurgingConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readonly: Option<ReadOnlyConfig>,
+    /// Berth: how the maintenance lock GC takes is observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockConfig>,
+}
+
+/// Berth's maintenance lock (`storage.maintenance.lock`): how often a serving
+/// registry re-reads it (commit points always re-read it).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LockConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pollinterval: Option<GoDuration>,
 }
 
 /// Removal of abandoned upload sessions (distribution's defaults: on, 168h, 24h).

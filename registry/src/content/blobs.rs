@@ -54,6 +54,7 @@ impl Content {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
+        self.commit_gate().await?;
         let available = match from {
             Some(source) => match self.blob_meta(source, digest).await {
                 Ok(_) => true,
@@ -70,6 +71,7 @@ impl Content {
 
     /// Unlinks a blob from a repository (end-10); the data is reclaimed by GC.
     pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        self.commit_gate().await?;
         let linked = self.read_link(&layout::layer_link(repo, digest)).await?;
         if linked.as_ref() != Some(digest) {
             return Err(Error::BlobUnknown(digest.clone()));

@@ -158,6 +158,9 @@ impl Content {
             }
             Reference::Tag(_) => Algorithm::Sha256.digest_of(&bytes),
         };
+        // Gate before checking references: a blob GC may sweep is then
+        // either seen missing here or protected by GC's grace period.
+        self.commit_gate().await?;
         self.check_references(repo, &manifest, validation).await?;
 
         if self.global_blob_meta(&digest).await?.is_none() {
@@ -223,6 +226,7 @@ impl Content {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<()> {
+        self.commit_gate().await?;
         match reference {
             Reference::Tag(tag) => {
                 if self.tag_target(repo, tag).await?.is_none() {

@@ -3,6 +3,7 @@
 
 mod blobs;
 mod catalog;
+mod gate;
 mod hashing;
 mod manifests;
 mod referrers;

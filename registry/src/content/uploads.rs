@@ -234,6 +234,8 @@ impl Content {
                 actual,
             });
         }
+        // Refused during a maintenance window; the session stays resumable.
+        self.commit_gate().await?;
         if self.global_blob_meta(digest).await?.is_none() {
             let blob = layout::blob_data(digest);
             if size == 0 {

@@ -1,0 +1,236 @@
+//! The maintenance lock: a small JSON object in storage that puts every
+//! registry process on that storage into read-only mode while it is held.
+//!
+//! Garbage collection takes it, waits a grace period so commits already past
+//! their last check land, marks and sweeps, then releases it. The holder
+//! refreshes `expires_at`; a lock whose holder died expires on its own, so a
+//! killed GC never leaves the registry read-only for longer than the TTL.
+
+mod watch;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::storage::{Storage, StorageError, StorageResult, layout};
+
+pub use watch::{DEFAULT_POLL_INTERVAL, spawn_lock_watcher};
+
+/// Where the lock lives: under distribution's tree, in a `_`-prefixed
+/// directory that distribution's catalog walk and GC ignore.
+pub fn lock_path() -> String {
+    format!("{}/_berth/maintenance.json", layout::V2_ROOT)
+}
+
+/// The content of the lock object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockRecord {
+    /// Who holds it (host, pid and a random id), so only the holder releases it.
+    pub holder: String,
+    /// Why, shown in the 405 message clients see (e.g. "garbage collection").
+    pub purpose: String,
+    /// Unix seconds.
+    pub acquired_at: u64,
+    /// Unix seconds after which the lock no longer counts.
+    pub expires_at: u64,
+}
+
+impl LockRecord {
+    /// Whether the lock still counts at `now`.
+    pub fn is_active(&self, now: SystemTime) -> bool {
+        unix_seconds(now) < self.expires_at
+    }
+}
+
+/// Why the lock could not be taken or kept.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the maintenance lock is held by {holder} ({purpose}) for another {seconds_left}s")]
+    Held {
+        holder: String,
+        purpose: String,
+        seconds_left: u64,
+    },
+    #[error("the maintenance lock was taken over by {0}; stopping")]
+    Lost(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Reads the lock; `None` when absent or unreadable (a torn or foreign file
+/// must not wedge the registry in read-only mode).
+pub async fn read_lock(storage: &dyn Storage) -> StorageResult<Option<LockRecord>> {
+    match storage.get(&lock_path()).await {
+        Ok(bytes) => {
+            let record = serde_json::from_slice::<LockRecord>(&bytes);
+            if record.is_err() {
+                tracing::warn!(path = %lock_path(), "ignoring unreadable maintenance lock");
+            }
+            Ok(record.ok())
+        }
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The lock currently in force, if any.
+pub async fn active_lock(storage: &dyn Storage) -> StorageResult<Option<LockRecord>> {
+    let now = SystemTime::now();
+    Ok(read_lock(storage).await?.filter(|r| r.is_active(now)))
+}
+
+/// A held maintenance lock.
+#[derive(Debug, Clone)]
+pub struct MaintenanceLock {
+    record: LockRecord,
+    ttl: Duration,
+}
+
+impl MaintenanceLock {
+    /// Takes the lock unless another live holder has it. An expired lock is
+    /// taken over. The write is read back so two racing takers do not both
+    /// believe they won (the loser sees the winner's record).
+    pub async fn acquire(
+        storage: &dyn Storage,
+        purpose: &str,
+        ttl: Duration,
+    ) -> Result<Self, LockError> {
+        let now = SystemTime::now();
+        if let Some(existing) = read_lock(storage).await?
+            && existing.is_active(now)
+        {
+            return Err(held(&existing, now));
+        }
+        let record = LockRecord {
+            holder: holder_id(),
+            purpose: purpose.to_owned(),
+            acquired_at: unix_seconds(now),
+            expires_at: unix_seconds(now + ttl).max(unix_seconds(now) + 1),
+        };
+        write(storage, &record).await?;
+        match read_lock(storage).await? {
+            Some(current) if current.holder == record.holder => Ok(MaintenanceLock { record, ttl }),
+            Some(current) => Err(held(&current, now)),
+            None => Err(LockError::Lost("nobody (the lock vanished)".into())),
+        }
+    }
+
+    /// Pushes the expiry out by another TTL; fails if someone else holds it now.
+    pub async fn refresh(&mut self, storage: &dyn Storage) -> Result<(), LockError> {
+        match read_lock(storage).await? {
+            Some(current) if current.holder == self.record.holder => {}
+            Some(current) => return Err(LockError::Lost(current.holder)),
+            None => return Err(LockError::Lost("nobody (the lock was removed)".into())),
+        }
+        self.record.expires_at = unix_seconds(SystemTime::now() + self.ttl);
+        write(storage, &self.record).await?;
+        Ok(())
+    }
+
+    /// Removes the lock if it is still ours.
+    pub async fn release(&self, storage: &dyn Storage) -> Result<(), LockError> {
+        match read_lock(storage).await? {
+            Some(current) if current.holder == self.record.holder => {
+                match storage.delete(&lock_path()).await {
+                    Ok(()) | Err(StorageError::NotFound(_)) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn record(&self) -> &LockRecord {
+        &self.record
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+fn held(record: &LockRecord, now: SystemTime) -> LockError {
+    LockError::Held {
+        holder: record.holder.clone(),
+        purpose: record.purpose.clone(),
+        seconds_left: record.expires_at.saturating_sub(unix_seconds(now)),
+    }
+}
+
+async fn write(storage: &dyn Storage, record: &LockRecord) -> StorageResult<()> {
+    let json = serde_json::to_vec(record).map_err(|e| StorageError::Io {
+        path: lock_path(),
+        source: std::io::Error::other(e),
+    })?;
+    storage.put(&lock_path(), Bytes::from(json)).await
+}
+
+fn holder_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown-host".into());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}/pid-{}/{}", std::process::id(), &nonce[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::fs::FsStorage;
+
+    #[tokio::test]
+    async fn one_holder_at_a_time_and_expired_locks_are_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::open(dir.path()).unwrap();
+        let first = MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(active_lock(&storage).await.unwrap().is_some());
+        let second = MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(60)).await;
+        assert!(matches!(second, Err(LockError::Held { .. })), "{second:?}");
+        first.release(&storage).await.unwrap();
+        assert!(active_lock(&storage).await.unwrap().is_none());
+
+        // A holder that died: its record expired, a new holder takes over and
+        // the old one can neither refresh nor release the new lock.
+        let mut stale = MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(60))
+            .await
+            .unwrap();
+        let mut expired = stale.record.clone();
+        expired.expires_at = unix_seconds(SystemTime::now()) - 1;
+        write(&storage, &expired).await.unwrap();
+        assert!(active_lock(&storage).await.unwrap().is_none());
+        let taker = MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(matches!(
+            stale.refresh(&storage).await,
+            Err(LockError::Lost(_))
+        ));
+        stale.release(&storage).await.unwrap();
+        assert_eq!(
+            active_lock(&storage).await.unwrap().map(|r| r.holder),
+            Some(taker.record().holder.clone())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_garbled_lock_does_not_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = FsStorage::open(dir.path()).unwrap();
+        storage
+            .put(&lock_path(), Bytes::from_static(b"{not json"))
+            .await
+            .unwrap();
+        assert!(active_lock(&storage).await.unwrap().is_none());
+        MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+}

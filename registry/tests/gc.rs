@@ -1,0 +1,528 @@
+//! Garbage collection on real storage through the real `registry
+//! garbage-collect` binary, with a live registry on the same root. After
+//! every collection every remaining tag is pulled and every digest verified.
+
+mod common;
+
+use std::time::Duration;
+
+use common::gc::*;
+use common::*;
+use reqwest::{Method, StatusCode};
+
+/// Config for a registry that notices the maintenance lock quickly.
+fn fast_lock(root: &std::path::Path) -> String {
+    config_yaml(root, "").replace(
+        "  delete:",
+        "  maintenance:\n    lock:\n      pollinterval: 100ms\n  delete:",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn untagging_one_image_frees_only_what_nothing_else_uses() {
+    let registry = TestRegistry::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    let shared = random_bytes(4096);
+    let only_a = random_bytes(4096);
+    let only_old = random_bytes(4096);
+    registry
+        .push_image("team/a", "v1", &[&shared, &only_a])
+        .await;
+    registry
+        .push_image("team/b", "v1", &[&shared, &random_bytes(100)])
+        .await;
+    let (old, _) = registry
+        .push_image("team/a", "old", &[&shared, &only_old])
+        .await;
+    let orphan = registry.push_blob("team/a", &random_bytes(1000)).await;
+    assert_eq!(
+        registry.delete("/v2/team/a/manifests/old").await.status(),
+        StatusCode::ACCEPTED
+    );
+
+    // Without -m the untagged revision stays (distribution's semantics); only the orphan goes.
+    let run = run_gc(&config, &["--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(run.count("manifests_deleted"), 0);
+    assert_eq!(run.count("blobs_deleted"), 1);
+    assert_eq!(run.count("bytes_freed"), 1000);
+    assert_eq!(run.count("repositories"), 2);
+    assert!(
+        run.stdout.contains(&format!("blob deleted: {orphan}")),
+        "{}",
+        run.stdout
+    );
+    assert!(!stored_blobs(&registry.root).contains(&orphan.to_string()));
+    assert_eq!(
+        registry
+            .head(&format!("/v2/team/a/manifests/{old}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    // With -m the untagged image goes, with its own config and layer, not the shared layer.
+    let before = stored_blobs(&registry.root);
+    let run = run_gc(
+        &config,
+        &["--delete-untagged", "--quiet", "--grace-period", "0s"],
+    )
+    .await;
+    run.assert_ok();
+    assert_eq!(run.count("manifests_deleted"), 1);
+    assert_eq!(
+        run.count("blobs_deleted"),
+        3,
+        "manifest, config and its own layer"
+    );
+    assert_eq!(
+        run.stdout.lines().count(),
+        1,
+        "--quiet prints only the summary"
+    );
+    let after = stored_blobs(&registry.root);
+    assert_eq!(before.len() - after.len(), 3);
+    assert!(!after.contains(&old.to_string()));
+    let shared_digest = registry::oci::Algorithm::Sha256
+        .digest_of(&shared)
+        .to_string();
+    assert!(after.contains(&shared_digest));
+    assert_eq!(
+        registry
+            .head(&format!("/v2/team/a/manifests/{old}"))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let (tags, blobs) = pull_every_tag(&registry).await;
+    assert_eq!((tags, blobs), (2, 6));
+
+    // A second run finds nothing more.
+    let run = run_gc(&config, &["-m", "-q", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(
+        run.count("blobs_deleted") + run.count("manifests_deleted"),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_multi_arch_index_survives_delete_untagged_intact() {
+    let registry = TestRegistry::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    let index = push_index(&registry, "apps/web", "1.0", &["amd64", "arm64", "s390x"]).await;
+    let signature = push_referrer(
+        &registry,
+        "apps/web",
+        &index,
+        "application/vnd.dev.cosign.signature",
+    )
+    .await;
+    // A referrer of a referrer (an attestation about the signature).
+    push_referrer(
+        &registry,
+        "apps/web",
+        &signature,
+        "application/vnd.example.attestation",
+    )
+    .await;
+    registry
+        .push_image("apps/other", "latest", &[&random_bytes(300)])
+        .await;
+    let stored = stored_blobs(&registry.root);
+
+    let run = run_gc(&config, &["-m", "-q", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(run.count("manifests_deleted"), 0, "{}", run.stdout);
+    assert_eq!(run.count("blobs_deleted"), 0);
+    assert_eq!(stored_blobs(&registry.root), stored);
+    // Every platform, the signature and the attestation pull and verify.
+    let verified = pull_everything(&registry, "apps/web", "1.0").await;
+    assert_eq!(
+        verified,
+        3 * 3 + 2 * 2,
+        "3 platforms x (config + 2 layers) + 2 referrers x 2 blobs"
+    );
+    let referrers: serde_json::Value = registry
+        .get(&format!("/v2/apps/web/referrers/{index}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(referrers["manifests"][0]["digest"], signature.to_string());
+
+    // Untag the index: children, signature and attestation all become garbage.
+    assert_eq!(
+        registry.delete("/v2/apps/web/manifests/1.0").await.status(),
+        StatusCode::ACCEPTED
+    );
+    let run = run_gc(&config, &["-m", "-q", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(run.count("manifests_deleted"), 1 + 3 + 2);
+    let left = stored_blobs(&registry.root);
+    assert_eq!(left.len(), 3, "only apps/other remains: {left:?}");
+    let referrers: serde_json::Value = registry
+        .get(&format!("/v2/apps/web/referrers/{index}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(referrers["manifests"], serde_json::json!([]));
+    assert_eq!(pull_every_tag(&registry).await, (1, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_reports_and_leaves_every_byte() {
+    let registry = TestRegistry::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    registry
+        .push_image("dry/run", "keep", &[&random_bytes(500)])
+        .await;
+    let (gone, _) = registry
+        .push_image("dry/run", "drop", &[&random_bytes(500)])
+        .await;
+    registry.delete("/v2/dry/run/manifests/drop").await;
+    write_orphan(&registry.root, b"orphan");
+    let snapshot = |root: &std::path::Path| -> Vec<(String, Vec<u8>)> {
+        tree(root)
+            .into_iter()
+            .map(|file| {
+                let bytes = std::fs::read(root.join(&file)).unwrap_or_default();
+                (file, bytes)
+            })
+            .collect()
+    };
+    let before = snapshot(&registry.root);
+
+    let run = run_gc(&config, &["--dry-run", "--delete-untagged"]).await;
+    run.assert_ok();
+    assert_eq!(run.summary["dry_run"], true);
+    assert_eq!(run.count("manifests_deleted"), 1);
+    assert_eq!(
+        run.count("blobs_deleted"),
+        4,
+        "manifest, config, layer, orphan"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("manifest eligible for deletion: dry/run@{gone}"))
+    );
+    assert_eq!(
+        snapshot(&registry.root),
+        before,
+        "a dry run changes nothing"
+    );
+    assert!(
+        !registry
+            .root
+            .join("docker/registry/v2/_berth/maintenance.json")
+            .exists(),
+        "a dry run takes no lock"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_during_the_window_are_refused_cleanly_and_succeed_after() {
+    let registry = TestRegistry::start_with(fast_lock).await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    registry
+        .push_image("live/app", "v1", &[&random_bytes(700)])
+        .await;
+    // An upload begun before the window, completed during it.
+    let layer = random_bytes(300);
+    let digest = registry::oci::Algorithm::Sha256.digest_of(&layer);
+    let started = registry
+        .request(Method::POST, "/v2/live/app/blobs/uploads/")
+        .send()
+        .await
+        .unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    let patched = registry
+        .request(Method::PATCH, &location)
+        .body(layer.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), StatusCode::ACCEPTED);
+    let location = patched.headers()["location"].to_str().unwrap().to_owned();
+
+    let gc = gc_command(&config, &["-q", "--grace-period", "3s"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Within the poll interval the registry refuses new pushes...
+    let mut refused = None;
+    for _ in 0..100 {
+        let response = registry
+            .request(Method::POST, "/v2/live/app/blobs/uploads/")
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+            refused = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("pushes are refused during the window");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "UNSUPPORTED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("garbage collection")
+    );
+    // ...and the commit of an upload begun earlier, but the session survives.
+    let separator = if location.contains('?') { "&" } else { "?" };
+    let completion = registry
+        .request(
+            Method::PUT,
+            &format!("{location}{separator}digest={digest}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completion.status(), StatusCode::METHOD_NOT_ALLOWED);
+    // Pulls keep working.
+    assert_eq!(pull_everything(&registry, "live/app", "v1").await, 2);
+
+    let output = tokio::task::spawn_blocking(move || gc.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let run = parse_run(&output);
+    run.assert_ok();
+    for _ in 0..50 {
+        if registry
+            .request(Method::POST, "/v2/live/app/blobs/uploads/")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == StatusCode::ACCEPTED
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let completion = registry
+        .request(
+            Method::PUT,
+            &format!("{location}{separator}digest={digest}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        completion.status(),
+        StatusCode::CREATED,
+        "the session resumes after the window"
+    );
+    registry.push_image("live/app", "v2", &[&layer]).await;
+    assert_eq!(pull_every_tag(&registry).await, (2, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gc_killed_mid_sweep_leaves_everything_reachable_and_the_next_gc_completes() {
+    let registry = TestRegistry::start_with(fast_lock).await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    push_index(&registry, "kill/index", "multi", &["amd64", "arm64"]).await;
+    registry
+        .push_image("kill/app", "v1", &[&random_bytes(900), &random_bytes(900)])
+        .await;
+    let (dropped, _) = registry
+        .push_image("kill/app", "v0", &[&random_bytes(900)])
+        .await;
+    registry.delete("/v2/kill/app/manifests/v0").await;
+    let orphans = 4000;
+    for n in 0..orphans {
+        write_orphan(&registry.root, format!("orphan {n}").as_bytes());
+    }
+    let total = stored_blobs(&registry.root).len();
+
+    let mut gc = gc_command(
+        &config,
+        &[
+            "-m",
+            "-q",
+            "--grace-period",
+            "0s",
+            "--lock-ttl",
+            "2s",
+            "--concurrency",
+            "1",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut killed_at = None;
+    for _ in 0..2000 {
+        let left = stored_blobs(&registry.root).len();
+        if left < total - 50 {
+            gc.kill().unwrap();
+            killed_at = Some(left);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let _ = gc.wait();
+    let killed_at = killed_at.expect("GC started sweeping");
+    let left = stored_blobs(&registry.root).len();
+    assert!(
+        left > total - orphans,
+        "killed mid-sweep ({killed_at} of {total} left)"
+    );
+    assert!(left <= killed_at);
+    // Everything reachable still pulls while the dead GC's lock is in force.
+    assert_eq!(pull_every_tag(&registry).await.0, 2);
+    assert!(
+        registry
+            .root
+            .join("docker/registry/v2/_berth/maintenance.json")
+            .exists()
+    );
+
+    // The next GC waits out the expired lock and finishes the job.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let run = run_gc(&config, &["-m", "-q", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert!(run.count("blobs_deleted") > 0);
+    assert!(!stored_blobs(&registry.root).contains(&dropped.to_string()));
+    // The index, 2 children, 2 configs, their shared and own layers (1 + 2);
+    // kill/app v1: manifest, config, 2 layers.
+    assert_eq!(stored_blobs(&registry.root).len(), 8 + 4);
+    assert_eq!(pull_every_tag(&registry).await.0, 2);
+    assert!(
+        !registry
+            .root
+            .join("docker/registry/v2/_berth/maintenance.json")
+            .exists()
+    );
+    // Writes are accepted again once the registry's poll sees the release.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    registry
+        .push_image("kill/app", "v2", &[&random_bytes(10)])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_mode_takes_no_lock_and_only_deletes_old_content() {
+    let registry = TestRegistry::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    registry
+        .push_image("online/app", "v1", &[&random_bytes(100)])
+        .await;
+    let (untagged, _) = registry
+        .push_image("online/app", "tmp", &[&random_bytes(100)])
+        .await;
+    registry.delete("/v2/online/app/manifests/tmp").await;
+    let orphan = write_orphan(&registry.root, b"fresh orphan");
+
+    let run = run_gc(
+        &config,
+        &["--mode", "online", "--min-age", "1h", "-m", "-q"],
+    )
+    .await;
+    run.assert_ok();
+    assert_eq!(run.summary["mode"], "online");
+    assert_eq!(
+        run.count("blobs_deleted") + run.count("manifests_deleted"),
+        0
+    );
+    assert_eq!(
+        run.count("kept_young"),
+        2,
+        "the young untagged manifest and the young orphan"
+    );
+
+    // Age everything by two hours: now it is collectable.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for file in tree(&registry.root) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(registry.root.join(file))
+            .unwrap();
+        file.set_modified(two_hours_ago).unwrap();
+    }
+    let run = run_gc(
+        &config,
+        &["--mode", "online", "--min-age", "1h", "-m", "-q"],
+    )
+    .await;
+    run.assert_ok();
+    assert_eq!(run.count("manifests_deleted"), 1);
+    assert_eq!(
+        run.count("blobs_deleted"),
+        4,
+        "manifest, config, layer, orphan"
+    );
+    let left = stored_blobs(&registry.root);
+    assert!(!left.contains(&untagged.to_string()) && !left.contains(&orphan.to_string()));
+    assert_eq!(pull_every_tag(&registry).await, (1, 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_uploads_are_purged_and_a_held_lock_stops_the_gc() {
+    let registry = TestRegistry::start_with(fast_lock).await;
+    let work = tempfile::tempdir().unwrap();
+    let purge = "  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1s\n      interval: 24h\n";
+    let yaml = config_yaml(&registry.root, "").replace("  delete:", &format!("{purge}  delete:"));
+    let config = work.path().join("purge.yml");
+    std::fs::write(&config, yaml).unwrap();
+    let started = registry
+        .request(Method::POST, "/v2/up/load/blobs/uploads/")
+        .send()
+        .await
+        .unwrap();
+    let location = started.headers()["location"].to_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let run = run_gc(&config, &["-q", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(run.count("uploads_purged"), 1);
+    assert_eq!(
+        registry.get(&location).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Another holder's live lock: the GC refuses, says why, and leaves it alone.
+    let lock = registry
+        .root
+        .join("docker/registry/v2/_berth/maintenance.json");
+    let expires = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let record = format!(
+        r#"{{"holder":"other-gc","purpose":"garbage collection","acquired_at":0,"expires_at":{expires}}}"#
+    );
+    std::fs::write(&lock, &record).unwrap();
+    let summary_file = work.path().join("summary.json");
+    let run = run_gc(
+        &config,
+        &["-q", "--summary-file", summary_file.to_str().unwrap()],
+    )
+    .await;
+    assert!(!run.success);
+    let error = run.summary["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("held by other-gc"), "{error}");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_file).unwrap()).unwrap();
+    assert_eq!(written["error"], error.as_str());
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), record);
+    // Meanwhile the live registry refuses writes because of that lock.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = registry
+        .request(Method::POST, "/v2/up/load/blobs/uploads/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
