@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod layout;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
