@@ -235,6 +235,42 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
             "MANIFEST_INVALID",
         )
         .manifest(OCI_MANIFEST, valid_manifest.clone()),
+        // Hostile query parameters.
+        row("GET", "/v2/_catalog?n=-1", 400, "PAGINATION_NUMBER_INVALID"),
+        row(
+            "GET",
+            "/v2/_catalog?n=%ff%fe",
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        row(
+            "GET",
+            "/v2/good/app/tags/list?n=99999999999999999999999",
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        row(
+            "GET",
+            "/v2/good/app/tags/list?n=18446744073709551615&last=..%2F..%2F",
+            200,
+            "",
+        ),
+        row(
+            "GET",
+            "/v2/_catalog?n=18446744073709551615&last=%00",
+            200,
+            "",
+        ),
+        row(
+            "PUT",
+            format!(
+                "/v2/good/app/manifests/{manifest_digest}?{}",
+                "tag=x&".repeat(65)
+            ),
+            400,
+            "MANIFEST_INVALID",
+        )
+        .manifest(OCI_MANIFEST, valid_manifest.clone()),
         // Decoding %2F yields the same repository, as in distribution: no traversal.
         row("GET", "/v2/good%2Fapp/manifests/v1", 200, "").header("Accept", OCI_MANIFEST),
         // Invalid digests and unknown algorithms.
