@@ -90,7 +90,8 @@ pub async fn limit(State(limits): State<Limits>, request: Request, next: Next) -
         match Arc::clone(&limits.uploads).try_acquire_owned() {
             Ok(permit) => Some(permit),
             Err(_) => {
-                tracing::warn!("too many concurrent uploads; refusing with 429");
+                // Not warn: a flood would fill the log; the access log shows the 429s.
+                tracing::debug!("too many concurrent uploads; refusing with 429");
                 let mut response =
                     Error::TooManyRequests("too many concurrent uploads; retry later".into())
                         .into_response();
