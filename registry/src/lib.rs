@@ -234,7 +234,8 @@ impl Registry {
             .http
             .draintimeout
             .map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0);
-        let router = app(self.state.clone());
+        let limits = crate::http::limits::Limits::from_config(&self.config.http);
+        let router = crate::http::router_with_limits(self.state.clone(), limits);
         server::serve(
             listener,
             router,

@@ -317,6 +317,12 @@ pub struct HttpConfig {
     pub draintimeout: Option<GoDuration>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
+    /// Berth extension: request body timeouts against slow clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<TimeoutsConfig>,
+    /// Berth extension: caps that bound memory and file descriptors under load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsConfig>,
     /// Extra headers added to every response.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, Vec<String>>,
@@ -343,6 +349,8 @@ impl Default for HttpConfig {
             relativeurls: None,
             draintimeout: None,
             tls: None,
+            timeouts: None,
+            limits: None,
             headers: BTreeMap::new(),
             debug: None,
             http2: None,
@@ -369,6 +377,23 @@ pub struct TlsConfig {
     pub clientauth: Option<String>,
     #[serde(default, skip_serializing)]
     pub letsencrypt: Option<serde_yaml::Value>,
+}
+
+/// `http.timeouts` (Berth extension).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TimeoutsConfig {
+    /// A request body that delivers no bytes for this long fails with 408
+    /// and its connection is closed (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bodyidle: Option<GoDuration>,
+}
+
+/// `http.limits` (Berth extension).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct LimitsConfig {
+    /// Upload bodies received at the same time; more get 429 `TOOMANYREQUESTS` (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrentuploads: Option<usize>,
 }
 
 /// `http.debug`: an extra listener for `/metrics` and health.

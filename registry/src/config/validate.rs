@@ -179,6 +179,23 @@ fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), Conf
         split_listen_addr(debug_addr)
             .map_err(|message| ConfigError::invalid("http.debug.addr", message))?;
     }
+    if http
+        .timeouts
+        .as_ref()
+        .and_then(|t| t.bodyidle)
+        .is_some_and(|d| d.0.is_zero())
+    {
+        return Err(ConfigError::invalid(
+            "http.timeouts.bodyidle",
+            "must be greater than 0",
+        ));
+    }
+    if http.limits.as_ref().and_then(|l| l.concurrentuploads) == Some(0) {
+        return Err(ConfigError::invalid(
+            "http.limits.concurrentuploads",
+            "must be greater than 0",
+        ));
+    }
     if let Some(tls) = &http.tls {
         if tls.letsencrypt.is_some() {
             return Err(ConfigError::invalid(
@@ -305,6 +322,14 @@ mod tests {
                 "http.tls.minimumtls",
             ),
             (
+                &format!("{FS}http: {{timeouts: {{bodyidle: 0s}}}}\n"),
+                "http.timeouts.bodyidle",
+            ),
+            (
+                &format!("{FS}http: {{limits: {{concurrentuploads: 0}}}}\n"),
+                "http.limits.concurrentuploads",
+            ),
+            (
                 &format!("{FS}auth: {{token: {{realm: x}}}}\n"),
                 "auth.token",
             ),
@@ -318,6 +343,13 @@ mod tests {
             let err = check(yaml).unwrap_err();
             assert!(err.contains(&format!("key {key}:")), "{yaml} -> {err}");
         }
+    }
+
+    #[test]
+    fn accepts_berth_body_timeout_and_upload_limit() {
+        let yaml =
+            format!("{FS}http: {{timeouts: {{bodyidle: 5s}}, limits: {{concurrentuploads: 8}}}}\n");
+        assert_eq!(check(&yaml).unwrap(), Vec::<String>::new());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 mod blobs;
+pub mod limits;
 mod listing;
 mod manifests;
 mod observe;
@@ -24,13 +25,21 @@ use serde_json::json;
 use crate::auth;
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use limits::Limits;
 use path::Route;
 use query::Query;
 
-/// Builds the full application router.
+/// Builds the full application router with default [`Limits`].
 pub fn router(state: AppState) -> Router {
+    router_with_limits(state, Limits::default())
+}
+
+/// Builds the full application router. Limits apply after authentication,
+/// so anonymous clients cannot take upload slots.
+pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
     let api = Router::new()
         .fallback(dispatch)
+        .layer(from_fn_with_state(limits, limits::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state.clone());

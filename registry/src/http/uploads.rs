@@ -195,7 +195,8 @@ fn parse_content_range(value: &str) -> Result<(u64, u64)> {
     let (start, end) = spec.split_once('-').ok_or_else(invalid)?;
     let start = start.trim().parse::<u64>().map_err(|_| invalid())?;
     let end = end.trim().parse::<u64>().map_err(|_| invalid())?;
-    if end < start {
+    // The chunk length `end - start + 1` must fit in a u64.
+    if end < start || end == u64::MAX {
         return Err(invalid());
     }
     Ok((start, end))
@@ -210,7 +211,7 @@ mod tests {
         assert_eq!(parse_content_range("0-99").unwrap(), (0, 99));
         assert_eq!(parse_content_range("bytes 100-199/*").unwrap(), (100, 199));
         assert_eq!(parse_content_range("bytes=5-5").unwrap(), (5, 5));
-        for bad in ["", "5", "a-b", "9-1", "-1-2"] {
+        for bad in ["", "5", "a-b", "9-1", "-1-2", "0-18446744073709551615"] {
             assert!(parse_content_range(bad).is_err(), "{bad}");
         }
     }

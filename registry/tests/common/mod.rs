@@ -4,6 +4,7 @@
 
 pub mod gc;
 pub mod layout;
+pub mod raw;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,191 @@
+//! Slow and greedy clients over real HTTP: a stalled or trickling body fails
+//! after `http.timeouts.bodyidle` with the connection closed and the upload
+//! still resumable; more than `http.limits.concurrentuploads` simultaneous
+//! upload bodies get 429 `TOOMANYREQUESTS` with `Retry-After`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raw::{RawBody, RawResponse, head, parse, read_all};
+use common::*;
+use registry::oci::Algorithm;
+use reqwest::{Method, StatusCode};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+async fn start(extra_http: &str) -> TestRegistry {
+    TestRegistry::start_with(|root| config_yaml(root, extra_http)).await
+}
+
+async fn session(registry: &TestRegistry, repo: &str) -> String {
+    let response = registry
+        .request(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Opens a connection and sends a request head that promises `length` body
+/// bytes, then `sent` of them; the rest never comes unless the caller writes it.
+async fn stalled(
+    host: &str,
+    method: &str,
+    path: &str,
+    length: usize,
+    sent: &[u8],
+    range: Option<String>,
+) -> TcpStream {
+    // Keep-alive: only the server deciding to close ends the connection.
+    let mut headers = vec![
+        ("Connection", "keep-alive".to_owned()),
+        ("Content-Length", length.to_string()),
+    ];
+    if let Some(range) = range {
+        headers.push(("Content-Range", range));
+    }
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    stream
+        .write_all(&head(host, method, path, &headers, &RawBody::None))
+        .await
+        .unwrap();
+    stream.write_all(sent).await.unwrap();
+    stream
+}
+
+/// Reads the response; EOF within `bound` proves the server closed the connection.
+async fn response_within(stream: &mut TcpStream, bound: Duration) -> RawResponse {
+    let bytes = tokio::time::timeout(bound, read_all(stream))
+        .await
+        .expect("the server answers and closes the connection in time");
+    parse(&bytes).expect("an HTTP response")
+}
+
+#[tokio::test]
+async fn stalled_and_trickling_bodies_time_out_and_uploads_resume() {
+    let registry = start("  timeouts:\n    bodyidle: 1s\n").await;
+    let host = registry.host();
+    let data = random_bytes(100);
+    let digest = Algorithm::Sha256.digest_of(&data);
+    let upload = session(&registry, "slow/app").await;
+
+    // 10 bytes, then a trickle of one byte per 300ms (never idle for 1s), then a stall.
+    let started = Instant::now();
+    let mut stream = stalled(&host, "PATCH", &upload, 100, &data[..10], None).await;
+    for byte in &data[10..15] {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stream.write_all(std::slice::from_ref(byte)).await.unwrap();
+    }
+    let response = response_within(&mut stream, Duration::from_secs(10)).await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        response.status,
+        408,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.code().as_deref(), Some("BLOB_UPLOAD_INVALID"));
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(
+        elapsed >= Duration::from_millis(2400) && elapsed < Duration::from_secs(8),
+        "timed out after {elapsed:?}: the trickle must keep it alive, the stall must not"
+    );
+
+    // What arrived was kept: the client resumes where the server says.
+    let status = registry.get(&upload).await;
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status.headers()["range"], "0-14");
+    let resumed = registry
+        .request(Method::PATCH, &upload)
+        .header("content-range", "15-99")
+        .body(data[15..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::ACCEPTED);
+    let done = registry
+        .request(Method::PUT, &format!("{upload}?digest={digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::CREATED);
+
+    // A monolithic upload whose body never starts fails too, leaving no blob.
+    let lost = Algorithm::Sha256.digest_of(b"never sent");
+    let path = format!("/v2/slow/app/blobs/uploads/?digest={lost}");
+    let started = Instant::now();
+    let mut stream = stalled(&host, "POST", &path, 10, b"", None).await;
+    let response = response_within(&mut stream, Duration::from_secs(10)).await;
+    assert_eq!(response.status, 408);
+    assert!(started.elapsed() < Duration::from_secs(8));
+    let missing = registry.head(&format!("/v2/slow/app/blobs/{lost}")).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    // The server is healthy and serves what was uploaded.
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+    let blob = registry.get(&format!("/v2/slow/app/blobs/{digest}")).await;
+    assert_eq!(blob.status(), StatusCode::OK);
+    assert_eq!(blob.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
+#[tokio::test]
+async fn concurrent_upload_bodies_are_capped_with_429() {
+    let registry = start("  limits:\n    concurrentuploads: 2\n").await;
+    let host = registry.host();
+    let first = session(&registry, "busy/app").await;
+    let second = session(&registry, "busy/app").await;
+
+    // Two uploads hold both slots with bodies that stall.
+    let hogs = vec![
+        stalled(&host, "PATCH", &first, 1000, b"abc", None).await,
+        stalled(&host, "PATCH", &second, 1000, b"abc", None).await,
+    ];
+    let mut refused = None;
+    for _ in 0..100 {
+        let third = session(&registry, "busy/app").await;
+        let response = registry
+            .request(Method::PATCH, &third)
+            .header("content-range", "0-4")
+            .body(b"hello".to_vec())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(response);
+            break;
+        }
+        // The hogs were not admitted yet, so this one went through; retry.
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let refused = refused.expect("a third concurrent upload body is refused");
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS").await;
+
+    // Requests without an upload body are not limited.
+    assert_eq!(registry.get("/v2/").await.status(), StatusCode::OK);
+    let fourth = session(&registry, "busy/app").await;
+    assert_eq!(registry.get(&fourth).await.status(), StatusCode::NO_CONTENT);
+
+    // Once the hogs go away, their slots are free again.
+    drop(hogs);
+    let mut accepted = false;
+    for _ in 0..100 {
+        let response = registry
+            .request(Method::PATCH, &fourth)
+            .header("content-range", "0-4")
+            .body(b"hello".to_vec())
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::ACCEPTED {
+            accepted = true;
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(accepted, "slots are released when clients disconnect");
+}
