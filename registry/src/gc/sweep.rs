@@ -1,19 +1,22 @@
 //! Sweeping a plan: untagged manifests first, then the links to unreachable
 //! blobs, then the blobs, then stale uploads. Every step deletes only what
-//! nothing reachable uses, so stopping anywhere (signal, SIGKILL) leaves a
-//! registry that serves everything it served before.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! nothing reachable uses and is durable before the next begins, so stopping
+//! anywhere (signal, SIGKILL) leaves a registry that serves everything it
+//! served before. Deletes go to storage in sorted batches, so a filesystem
+//! syncs each directory once per batch rather than once per file.
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
 use crate::content::Content;
-use crate::storage::{StorageError, layout};
+use crate::storage::layout;
 
-use super::plan::{BlobDeletion, ManifestDeletion, Plan};
+use super::plan::{ManifestDeletion, Plan};
 use super::progress::Progress;
 use super::{GcError, GcEvent, GcOptions, GcSummary};
+
+/// Paths per storage batch.
+const BATCH: usize = 128;
 
 /// Carries out `plan` (or, with `dry_run`, only reports it).
 pub async fn execute(
@@ -24,54 +27,73 @@ pub async fn execute(
     stop: &CancellationToken,
     report: &(dyn Fn(&GcEvent) + Send + Sync),
 ) -> Result<GcSummary, GcError> {
-    let concurrency = options.concurrency.max(1);
+    let parallel = options.concurrency.clamp(1, 8);
     let dry_run = options.dry_run;
-    let layer_links = AtomicU64::new(0);
+    let batches = Batches {
+        content,
+        stop,
+        parallel,
+        dry_run,
+    };
+
     progress.set_phase(if dry_run {
         "listing what would be deleted"
     } else {
         "deleting untagged manifests"
     });
-    stream::iter(&plan.manifest_deletions)
-        .map(|deletion| async move {
-            check(stop)?;
-            if !dry_run {
-                delete_manifest(content, deletion).await?;
-            }
-            progress.deleted(0);
-            report(&GcEvent::Manifest {
-                repository: deletion.repository.clone(),
-                digest: deletion.digest.clone(),
-            });
-            Ok::<_, GcError>(())
+    let manifest_paths: Vec<String> = plan
+        .manifest_deletions
+        .iter()
+        .flat_map(manifest_paths)
+        .collect();
+    batches.delete(manifest_paths).await?;
+    for deletion in &plan.manifest_deletions {
+        progress.deleted(0);
+        report(&GcEvent::Manifest {
+            repository: deletion.repository.clone(),
+            digest: deletion.digest.clone(),
+        });
+    }
+
+    if !dry_run {
+        progress.set_phase("unlinking unreachable blobs");
+    }
+    let mut links: Vec<String> = plan
+        .blob_deletions
+        .iter()
+        .flat_map(|b| {
+            b.linked_from
+                .iter()
+                .map(|repo| layout::layer_link_dir(repo, &b.digest))
         })
-        .buffer_unordered(concurrency)
-        .try_collect::<()>()
-        .await?;
+        .collect();
+    links.sort();
+    let layer_links_deleted = if dry_run {
+        links.len() as u64
+    } else {
+        batches.delete(links).await?
+    };
 
     if !dry_run {
         progress.set_phase("deleting blobs");
     }
-    let layer_links = &layer_links;
-    stream::iter(&plan.blob_deletions)
-        .map(|deletion| async move {
-            check(stop)?;
-            if !dry_run {
-                let unlinked = delete_blob(content, deletion).await?;
-                layer_links.fetch_add(unlinked, Ordering::Relaxed);
-            } else {
-                layer_links.fetch_add(deletion.linked_from.len() as u64, Ordering::Relaxed);
-            }
+    // Sorted by digest, so a batch stays within a few `blobs/sha256/<xx>` directories.
+    let blobs: Vec<String> = plan
+        .blob_deletions
+        .iter()
+        .map(|b| layout::blob_dir(&b.digest))
+        .collect();
+    let round = BATCH * parallel;
+    for (chunk, paths) in plan.blob_deletions.chunks(round).zip(blobs.chunks(round)) {
+        batches.delete(paths.to_vec()).await?;
+        for deletion in chunk {
             progress.deleted(deletion.size);
             report(&GcEvent::Blob {
                 digest: deletion.digest.clone(),
                 size: deletion.size,
             });
-            Ok::<_, GcError>(())
-        })
-        .buffer_unordered(concurrency)
-        .try_collect::<()>()
-        .await?;
+        }
+    }
 
     let mut uploads_purged = 0;
     if let Some(age) = options.purge_uploads_older_than {
@@ -90,11 +112,38 @@ pub async fn execute(
         blobs_marked: plan.blobs_marked,
         blobs_deleted: plan.blob_deletions.len() as u64,
         bytes_freed: plan.blob_deletions.iter().map(|b| b.size).sum(),
-        layer_links_deleted: layer_links.load(Ordering::Relaxed),
+        layer_links_deleted,
         uploads_purged,
         kept_young: plan.kept_young,
         ..GcSummary::default()
     })
+}
+
+/// Deletes path lists in batches, a few batches at a time, stopping between
+/// batches when asked to.
+struct Batches<'a> {
+    content: &'a Content,
+    stop: &'a CancellationToken,
+    parallel: usize,
+    dry_run: bool,
+}
+
+impl Batches<'_> {
+    async fn delete(&self, paths: Vec<String>) -> Result<u64, GcError> {
+        if self.dry_run {
+            return Ok(0);
+        }
+        let storage = self.content.storage();
+        let counts: Vec<u64> = stream::iter(paths.chunks(BATCH))
+            .map(|batch| async move {
+                check(self.stop)?;
+                Ok::<_, GcError>(storage.delete_batch(batch).await?)
+            })
+            .buffer_unordered(self.parallel)
+            .try_collect()
+            .await?;
+        Ok(counts.into_iter().sum())
+    }
 }
 
 fn check(stop: &CancellationToken) -> Result<(), GcError> {
@@ -105,44 +154,22 @@ fn check(stop: &CancellationToken) -> Result<(), GcError> {
     }
 }
 
-/// Removes the revision link (the manifest disappears), then its tag history
-/// and referrers entries.
-async fn delete_manifest(content: &Content, deletion: &ManifestDeletion) -> Result<(), GcError> {
+/// The revision link (the manifest disappears), its tag history entries and
+/// its referrers entry.
+fn manifest_paths(deletion: &ManifestDeletion) -> Vec<String> {
     let repo = &deletion.repository;
     let digest = &deletion.digest;
-    remove(content, &layout::revision_dir(repo, digest)).await?;
+    let mut paths = vec![layout::revision_dir(repo, digest)];
     for tag in &deletion.tag_history {
-        let history = format!(
+        paths.push(format!(
             "{}/index/{}/{}",
             layout::tag_dir(repo, tag),
             digest.algorithm(),
             digest.hex()
-        );
-        remove(content, &history).await?;
+        ));
     }
     if let Some(subject) = &deletion.subject {
-        remove(content, &layout::referrer_dir(repo, subject, digest)).await?;
+        paths.push(layout::referrer_dir(repo, subject, digest));
     }
-    Ok(())
-}
-
-/// Unlinks a blob from every repository, then deletes its data. Returns how
-/// many links were removed.
-async fn delete_blob(content: &Content, deletion: &BlobDeletion) -> Result<u64, GcError> {
-    let mut unlinked = 0;
-    for repo in &deletion.linked_from {
-        if remove(content, &layout::layer_link_dir(repo, &deletion.digest)).await? {
-            unlinked += 1;
-        }
-    }
-    remove(content, &layout::blob_dir(&deletion.digest)).await?;
-    Ok(unlinked)
-}
-
-async fn remove(content: &Content, path: &str) -> Result<bool, GcError> {
-    match content.storage().delete(path).await {
-        Ok(()) => Ok(true),
-        Err(StorageError::NotFound(_)) => Ok(false),
-        Err(e) => Err(e.into()),
-    }
+    paths
 }

@@ -320,6 +320,44 @@ impl Storage for FsStorage {
         .await
     }
 
+    async fn delete_batch(&self, paths: &[String]) -> StorageResult<u64> {
+        let resolved = paths
+            .iter()
+            .map(|p| self.resolve(p))
+            .collect::<StorageResult<Vec<_>>>()?;
+        let first = paths.first().cloned().unwrap_or_default();
+        blocking(&first, move || {
+            let mut deleted = 0;
+            // One fsync per parent directory for the whole batch.
+            let mut parents = std::collections::BTreeSet::new();
+            for path in resolved {
+                let removed = match stdfs::symlink_metadata(&path) {
+                    Ok(meta) if meta.is_dir() => stdfs::remove_dir_all(&path),
+                    Ok(_) => stdfs::remove_file(&path),
+                    Err(e) => Err(e),
+                };
+                match removed {
+                    Ok(()) => {
+                        deleted += 1;
+                        if let Some(parent) = path.parent() {
+                            parents.insert(parent.to_path_buf());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            for parent in parents {
+                match sync_dir(&parent) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
     async fn check(&self) -> StorageResult<()> {
         let temp = self.inner.temp.clone();
         blocking(TEMP_DIR, move || {

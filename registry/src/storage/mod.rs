@@ -103,6 +103,22 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
     /// Deletes an object or a whole prefix.
     async fn delete(&self, path: &str) -> StorageResult<()>;
 
+    /// Deletes many objects or prefixes, skipping missing ones, and returns
+    /// how many existed; durable once it returns. Each path disappears on
+    /// its own (not atomically with the others), which is all garbage
+    /// collection needs; drivers batch the expensive parts (fsyncs, requests).
+    async fn delete_batch(&self, paths: &[String]) -> StorageResult<u64> {
+        let mut deleted = 0;
+        for path in paths {
+            match self.delete(path).await {
+                Ok(()) => deleted += 1,
+                Err(StorageError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Whether the backend is reachable and usable (for readiness probes).
     async fn check(&self) -> StorageResult<()>;
 }
