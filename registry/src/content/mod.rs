@@ -43,7 +43,7 @@ impl Content {
     }
 
     /// Reads a link file; `None` when it does not exist or does not hold a digest.
-    async fn read_link(&self, path: &str) -> Result<Option<Digest>> {
+    pub(crate) async fn read_link(&self, path: &str) -> Result<Option<Digest>> {
         match self.storage.get(path).await {
             Ok(bytes) => Ok(parse_link(&bytes, path)),
             Err(StorageError::NotFound(_)) => Ok(None),
@@ -60,7 +60,7 @@ impl Content {
     }
 
     /// Lists a directory; a missing directory is empty.
-    async fn list_or_empty(&self, path: &str) -> Result<Vec<String>> {
+    pub(crate) async fn list_or_empty(&self, path: &str) -> Result<Vec<String>> {
         match self.storage.list(path).await {
             Ok(names) => Ok(names),
             Err(StorageError::NotFound(_)) => Ok(Vec::new()),

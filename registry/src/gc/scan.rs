@@ -213,21 +213,11 @@ fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
 }
 
 async fn list(content: &Content, dir: &str) -> Result<Vec<String>, GcError> {
-    match content.storage().list(dir).await {
-        Ok(names) => Ok(names),
-        Err(StorageError::NotFound(_)) => Ok(Vec::new()),
-        Err(e) => Err(e.into()),
-    }
+    Ok(content.list_or_empty(dir).await?)
 }
 
 async fn read_link(content: &Content, path: &str) -> Result<Option<Digest>, GcError> {
-    match content.storage().get(path).await {
-        Ok(bytes) => Ok(std::str::from_utf8(&bytes)
-            .ok()
-            .and_then(|t| t.trim().parse().ok())),
-        Err(StorageError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(content.read_link(path).await?)
 }
 
 #[cfg(test)]
