@@ -109,12 +109,7 @@ fn collect(args: GcArgs) -> anyhow::Result<(String, bool)> {
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
     }
-    let purging = config
-        .storage
-        .maintenance
-        .as_ref()
-        .and_then(|m| m.uploadpurging.clone())
-        .unwrap_or_default();
+    let purging = config.storage.upload_purging();
     let mode = match args.mode {
         ModeArg::Readonly => GcMode::ReadOnly,
         ModeArg::Online => GcMode::Online,

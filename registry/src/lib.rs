@@ -205,13 +205,7 @@ impl Registry {
         if let Some((_, reloader)) = &self.tls {
             reloader.watch(tls::RELOAD_INTERVAL);
         }
-        let purging = self
-            .config
-            .storage
-            .maintenance
-            .as_ref()
-            .and_then(|m| m.uploadpurging.clone())
-            .unwrap_or_default();
+        let purging = self.config.storage.upload_purging();
         if purging.enabled && !self.config.storage.read_only() {
             purge::spawn_purger(
                 self.state.clone(),

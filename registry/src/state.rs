@@ -8,7 +8,7 @@ use http::HeaderMap;
 use crate::auth::Authenticator;
 use crate::content::{Content, ManifestValidation};
 use crate::error::{Error, Result};
-use crate::maintenance::LockRecord;
+use crate::maintenance::{LockRecord, window_message};
 use crate::metrics::Metrics;
 
 /// Distribution's default and maximum catalog page size.
@@ -93,9 +93,7 @@ impl Maintenance {
                 .read()
                 .map(|p| p.clone())
                 .unwrap_or_default();
-            return Some(Error::Unsupported(format!(
-                "the registry is in read-only maintenance ({purpose}); pulls still work, retry the push shortly"
-            )));
+            return Some(Error::Unsupported(window_message(&purpose)));
         }
         None
     }

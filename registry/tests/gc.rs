@@ -146,11 +146,8 @@ async fn a_signed_multi_arch_index_survives_delete_untagged_intact() {
         "3 platforms x (config + 2 layers) + 2 referrers x 2 blobs"
     );
     let referrers: serde_json::Value = registry
-        .get(&format!("/v2/apps/web/referrers/{index}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v2/apps/web/referrers/{index}"))
+        .await;
     assert_eq!(referrers["manifests"][0]["digest"], signature.to_string());
 
     // Untag the index: children, signature and attestation all become garbage.
@@ -164,11 +161,8 @@ async fn a_signed_multi_arch_index_survives_delete_untagged_intact() {
     let left = stored_blobs(&registry.root);
     assert_eq!(left.len(), 3, "only apps/other remains: {left:?}");
     let referrers: serde_json::Value = registry
-        .get(&format!("/v2/apps/web/referrers/{index}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v2/apps/web/referrers/{index}"))
+        .await;
     assert_eq!(referrers["manifests"], serde_json::json!([]));
     assert_eq!(pull_every_tag(&registry).await, (1, 2));
 }

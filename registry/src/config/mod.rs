@@ -145,6 +145,14 @@ impl StorageConfig {
             .and_then(|m| m.readonly.as_ref())
             .is_some_and(|r| r.enabled)
     }
+
+    /// `maintenance.uploadpurging`, with distribution's defaults when absent.
+    pub fn upload_purging(&self) -> UploadPurgingConfig {
+        self.maintenance
+            .as_ref()
+            .and_then(|m| m.uploadpurging.clone())
+            .unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

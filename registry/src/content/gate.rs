@@ -5,7 +5,7 @@
 //! covers the commits that passed this check just before the lock appeared.
 
 use crate::error::{Error, Result};
-use crate::maintenance::active_lock;
+use crate::maintenance::{active_lock, window_message};
 
 use super::Content;
 
@@ -14,10 +14,7 @@ impl Content {
     pub(super) async fn commit_gate(&self) -> Result<()> {
         match active_lock(self.storage.as_ref()).await? {
             None => Ok(()),
-            Some(lock) => Err(Error::Unsupported(format!(
-                "the registry is in read-only maintenance ({}); pulls still work, retry the push shortly",
-                lock.purpose
-            ))),
+            Some(lock) => Err(Error::Unsupported(window_message(&lock.purpose))),
         }
     }
 }

@@ -36,12 +36,20 @@ pub use progress::{Progress, human_bytes};
 pub use scan::{ManifestRefs, RepoScan, parse_references};
 
 /// Read-only window or online.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcMode {
-    #[serde(rename = "readonly")]
     ReadOnly,
     Online,
+}
+
+impl GcMode {
+    /// The name used by `--mode` and in the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GcMode::ReadOnly => "readonly",
+            GcMode::Online => "online",
+        }
+    }
 }
 
 /// How a run behaves.
@@ -189,10 +197,7 @@ pub async fn collect_garbage(
         tracing::error!(error = %e, "releasing the maintenance lock failed; it expires on its own");
     }
     let mut summary = result?;
-    summary.mode = match options.mode {
-        GcMode::ReadOnly => "readonly".into(),
-        GcMode::Online => "online".into(),
-    };
+    summary.mode = options.mode.as_str().to_owned();
     summary.dry_run = options.dry_run;
     summary.delete_untagged = options.delete_untagged;
     summary.duration_seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;

@@ -193,11 +193,12 @@ async fn read_foreign_children(
         attempted.extend(missing.iter().cloned());
         let found: Vec<Option<(Digest, ManifestRefs)>> = stream::iter(missing)
             .map(|digest| async move {
-                match content.storage().get(&layout::blob_data(&digest)).await {
-                    Ok(bytes) => Ok(scan::parse_references(&bytes).map(|r| (digest, r))),
-                    Err(StorageError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(GcError::from(e)),
-                }
+                let bytes = scan::read_blob(content, &digest).await?;
+                Ok::<_, GcError>(
+                    bytes
+                        .and_then(|b| scan::parse_references(&b))
+                        .map(|r| (digest, r)),
+                )
             })
             .buffer_unordered(concurrency)
             .try_collect()

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::content::Content;
@@ -67,13 +68,15 @@ async fn scan_repository(content: &Content, name: RepositoryName) -> Result<Repo
         // A revision directory names its digest; one left without its link by
         // a crashed writer is counted too, which only ever keeps more.
         revisions.extend(
-            list(content, &layout::revisions_dir(&name, algorithm.as_str()))
+            content
+                .list_or_empty(&layout::revisions_dir(&name, algorithm.as_str()))
                 .await?
                 .into_iter()
                 .filter_map(|hex| digest(algorithm, &hex)),
         );
         layer_links.extend(
-            list(content, &layout::layers_dir(&name, algorithm.as_str()))
+            content
+                .list_or_empty(&layout::layers_dir(&name, algorithm.as_str()))
                 .await?
                 .into_iter()
                 .filter_map(|hex| digest(algorithm, &hex)),
@@ -81,16 +84,19 @@ async fn scan_repository(content: &Content, name: RepositoryName) -> Result<Repo
     }
     let mut tags = Vec::new();
     let mut tag_history = Vec::new();
-    for tag in list(content, &layout::tags_dir(&name)).await? {
+    for tag in content.list_or_empty(&layout::tags_dir(&name)).await? {
         let Ok(tag) = tag.parse::<Tag>() else {
             continue;
         };
-        if let Some(target) = read_link(content, &layout::tag_current_link(&name, &tag)).await? {
+        if let Some(target) = content
+            .read_link(&layout::tag_current_link(&name, &tag))
+            .await?
+        {
             tags.push((tag.clone(), target));
         }
         for algorithm in ALGORITHMS {
             let dir = format!("{}/index/{}", layout::tag_dir(&name, &tag), algorithm);
-            for hex in list(content, &dir).await? {
+            for hex in content.list_or_empty(&dir).await? {
                 if let Some(digest) = digest(algorithm, &hex) {
                     tag_history.push((tag.clone(), digest));
                 }
@@ -122,15 +128,15 @@ pub async fn read_manifests(
     }
     let parsed: Vec<Option<(Digest, ManifestRefs)>> = stream::iter(digests)
         .map(|digest| async move {
-            let result = match content.storage().get(&layout::blob_data(digest)).await {
-                Ok(bytes) => parse_references(&bytes)
+            let result = match read_blob(content, digest).await {
+                Ok(Some(bytes)) => parse_references(&bytes)
                     .map(|refs| Some((digest.clone(), refs)))
                     .ok_or_else(|| GcError::UnreadableManifest(digest.clone())),
-                Err(StorageError::NotFound(_)) => {
+                Ok(None) => {
                     tracing::warn!(%digest, "manifest revision without its blob; skipping");
                     Ok(None)
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
             progress.manifest_read();
             result
@@ -146,11 +152,11 @@ pub async fn scan_blobs(content: &Content, progress: &Progress) -> Result<Vec<Di
     let mut blobs = Vec::new();
     for algorithm in ALGORITHMS {
         let root = format!("{}/{}", layout::BLOBS, algorithm);
-        let prefixes = list(content, &root).await?;
+        let prefixes = content.list_or_empty(&root).await?;
         let listed: Vec<Vec<String>> = stream::iter(prefixes)
             .map(|prefix| {
                 let dir = format!("{root}/{prefix}");
-                async move { list(content, &dir).await }
+                async move { content.list_or_empty(&dir).await }
             })
             .buffer_unordered(16)
             .try_collect()
@@ -212,12 +218,13 @@ fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
     format!("{algorithm}:{hex}").parse().ok()
 }
 
-async fn list(content: &Content, dir: &str) -> Result<Vec<String>, GcError> {
-    Ok(content.list_or_empty(dir).await?)
-}
-
-async fn read_link(content: &Content, path: &str) -> Result<Option<Digest>, GcError> {
-    Ok(content.read_link(path).await?)
+/// A blob's bytes; `None` when it is not in the store.
+pub async fn read_blob(content: &Content, digest: &Digest) -> Result<Option<Bytes>, GcError> {
+    match content.storage().get(&layout::blob_data(digest)).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,13 @@ pub enum LockError {
     Storage(#[from] StorageError),
 }
 
+/// What a refused write is told during a maintenance window held for `purpose`.
+pub fn window_message(purpose: &str) -> String {
+    format!(
+        "the registry is in read-only maintenance ({purpose}); pulls still work, retry the push shortly"
+    )
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())

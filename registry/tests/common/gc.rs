@@ -223,11 +223,8 @@ pub async fn pull_everything(registry: &TestRegistry, repo: &str, reference: &st
             verified += 1;
         }
         let referrers: Value = registry
-            .get(&format!("/v2/{repo}/referrers/{digest}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/v2/{repo}/referrers/{digest}"))
+            .await;
         for referrer in referrers["manifests"].as_array().into_iter().flatten() {
             pending.push(referrer["digest"].as_str().unwrap().to_owned());
         }
@@ -238,16 +235,11 @@ pub async fn pull_everything(registry: &TestRegistry, repo: &str, reference: &st
 /// Pulls every tag of every repository in the catalog, fully verified.
 /// Returns (tags pulled, blobs verified).
 pub async fn pull_every_tag(registry: &TestRegistry) -> (usize, usize) {
-    let catalog: Value = registry.get("/v2/_catalog").await.json().await.unwrap();
+    let catalog: Value = registry.get_json("/v2/_catalog").await;
     let (mut tags_pulled, mut blobs) = (0, 0);
     for repo in catalog["repositories"].as_array().unwrap() {
         let repo = repo.as_str().unwrap();
-        let tags: Value = registry
-            .get(&format!("/v2/{repo}/tags/list"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let tags: Value = registry.get_json(&format!("/v2/{repo}/tags/list")).await;
         for tag in tags["tags"].as_array().into_iter().flatten() {
             blobs += pull_everything(registry, repo, tag.as_str().unwrap()).await;
             tags_pulled += 1;

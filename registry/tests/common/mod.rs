@@ -116,6 +116,11 @@ impl TestRegistry {
         self.request(Method::GET, path).send().await.unwrap()
     }
 
+    /// GETs a path and parses the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.json().await.expect("JSON body")
+    }
+
     pub async fn head(&self, path: &str) -> Response {
         self.request(Method::HEAD, path).send().await.unwrap()
     }
