@@ -31,6 +31,8 @@ use crate::content::{Content, IndexValidation, ManifestValidation};
 use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
 use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
+use crate::storage::s3::S3Storage;
+use crate::storage::s3::settings::BucketSettings;
 use crate::tls::{CertificateReloader, TlsError, TlsSettings};
 
 pub use crate::http::router as app;
@@ -49,6 +51,10 @@ pub enum StartError {
     },
     #[error("{0} is not supported by this build yet")]
     Unsupported(String),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    ObjectStorage(#[from] crate::storage::StorageError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
@@ -73,7 +79,7 @@ pub struct Registry {
     config: Config,
 }
 
-/// Opens the configured storage backend.
+/// Opens the configured storage backend (no request is made yet).
 pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
     if let Some(fs) = &config.storage.filesystem {
         let storage = FsStorage::open(&fs.rootdirectory).map_err(|source| StartError::Storage {
@@ -82,10 +88,19 @@ pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, StartError> {
         })?;
         return Ok(Arc::new(storage));
     }
-    if config.storage.s3.is_some() {
-        return Err(StartError::Unsupported("storage.s3".into()));
-    }
-    Err(StartError::Unsupported("storage.inmemory".into()))
+    let bucket = match (&config.storage.s3, &config.storage.oss) {
+        (Some(s3), _) => BucketSettings::from_s3(s3)?,
+        (None, Some(oss)) => BucketSettings::from_oss(oss)?,
+        (None, None) => return Err(StartError::Unsupported("this storage driver".into())),
+    };
+    Ok(Arc::new(S3Storage::open(bucket)?))
+}
+
+/// Whether blob downloads redirect to the store: object storage does unless
+/// `storage.redirect.disable` (distribution's default).
+fn redirects(config: &Config) -> bool {
+    config.storage.filesystem.is_none()
+        && !config.storage.redirect.as_ref().is_some_and(|r| r.disable)
 }
 
 fn settings(config: &Config) -> Result<Settings, StartError> {
@@ -128,6 +143,7 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
             .unwrap_or(DEFAULT_CATALOG_ENTRIES),
         extra_headers,
         access_log: !config.log.accesslog.as_ref().is_some_and(|a| a.disabled),
+        redirect_blobs: redirects(config),
     })
 }
 

@@ -23,6 +23,8 @@ pub struct Settings {
     /// `http.headers`: added to every `/v2` response.
     pub extra_headers: HeaderMap,
     pub access_log: bool,
+    /// Blob `GET`s answer 307 to a presigned object store URL.
+    pub redirect_blobs: bool,
 }
 
 impl Default for Settings {
@@ -33,6 +35,7 @@ impl Default for Settings {
             catalog_max_entries: DEFAULT_CATALOG_ENTRIES,
             extra_headers: HeaderMap::new(),
             access_log: true,
+            redirect_blobs: false,
         }
     }
 }

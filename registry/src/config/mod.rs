@@ -7,6 +7,7 @@
 
 mod duration;
 mod env;
+mod lenient;
 mod load;
 mod validate;
 
@@ -118,8 +119,8 @@ pub struct StorageConfig {
     pub azure: Option<serde_yaml::Value>,
     #[serde(default, skip_serializing)]
     pub swift: Option<serde_yaml::Value>,
-    #[serde(default, skip_serializing)]
-    pub oss: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oss: Option<OssConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete: Option<DeleteConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,44 +168,154 @@ pub fn default_root_directory() -> PathBuf {
     PathBuf::from("/var/lib/registry")
 }
 
-/// S3-compatible object storage (AWS, MinIO, Aliyun OSS's S3 endpoint, …).
+/// `storage.s3`: distribution's s3-aws driver keys, for any S3-compatible
+/// store (AWS, SeaweedFS, Ceph RGW, ...). Booleans and sizes are also
+/// accepted as strings, as distribution does (`"true"`, `"10485760"`).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct S3Config {
+    #[serde(default)]
     pub bucket: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Endpoint URL for S3-compatible stores (`http://seaweedfs:8333`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regionendpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Path-style requests (`endpoint/bucket/key`); default: on when
+    /// `regionendpoint` is set (as distribution 2.x), else virtual-hosted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
     pub forcepathstyle: Option<bool>,
+    /// Static credentials; without them the default chain is used
+    /// (`AWS_*` environment, web identity / IRSA, ECS, instance metadata).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accesskey: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secretkey: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessiontoken: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rootdirectory: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
     pub secure: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
     pub skipverify: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
     pub encrypt: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::u64"
+    )]
     pub chunksize: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::u64"
+    )]
     pub multipartcopychunksize: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::u64"
+    )]
     pub multipartcopymaxconcurrency: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::u64"
+    )]
     pub multipartcopythresholdsize: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storageclass: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectacl: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
     pub v4auth: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub useragent: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
+    pub usedualstack: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loglevel: Option<String>,
+}
+
+/// `storage.oss`: distribution's Aliyun OSS driver keys, served through
+/// OSS's S3-compatible API.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct OssConfig {
+    #[serde(default)]
+    pub bucket: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesskeyid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accesskeysecret: Option<String>,
+    /// e.g. `oss-cn-hangzhou`.
+    #[serde(default)]
+    pub region: String,
+    /// Overrides `<region>[-internal].aliyuncs.com`: a host name (requests
+    /// go virtual-hosted) or an address (path style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Use the VPC-internal endpoint `<region>-internal.aliyuncs.com`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
+    pub internal: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
+    pub encrypt: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryptionkeyid: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
+    pub secure: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::bool"
+    )]
+    pub skipverify: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "lenient::u64"
+    )]
+    pub chunksize: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootdirectory: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -274,9 +385,11 @@ pub struct ReadOnlyConfig {
     pub enabled: bool,
 }
 
+/// `storage.redirect`: blob downloads redirect to the object store
+/// (presigned URLs) unless disabled.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RedirectConfig {
-    #[serde(default)]
+    #[serde(default, with = "lenient::plain_bool")]
     pub disable: bool,
 }
 

@@ -2,6 +2,7 @@
 //! only, well-formed addresses and levels. Errors name the key.
 
 use super::{Config, ConfigError, ConfigVersion};
+use crate::storage::s3::settings::BucketSettings;
 
 /// Log levels distribution (logrus) accepts.
 const LOG_LEVELS: &[&str] = &[
@@ -81,26 +82,26 @@ fn validate_storage(config: &Config, warnings: &mut Vec<String>) -> Result<(), C
         ("gcs", storage.gcs.is_some()),
         ("azure", storage.azure.is_some()),
         ("swift", storage.swift.is_some()),
-        ("oss", storage.oss.is_some()),
+        ("inmemory", storage.inmemory.is_some()),
     ] {
         if present {
             return Err(ConfigError::invalid(
                 format!("storage.{name}"),
-                "storage driver not supported by Berth (use filesystem or s3; Aliyun OSS works through its S3-compatible endpoint)",
+                "storage driver not supported by Berth (use filesystem, s3 or oss)",
             ));
         }
     }
     let drivers = [
         storage.filesystem.is_some(),
-        storage.inmemory.is_some(),
         storage.s3.is_some(),
+        storage.oss.is_some(),
     ];
     match drivers.iter().filter(|present| **present).count() {
         1 => {}
         0 => {
             return Err(ConfigError::invalid(
                 "storage",
-                "no storage driver configured (filesystem, inmemory or s3)",
+                "no storage driver configured (filesystem, s3 or oss)",
             ));
         }
         _ => {
@@ -110,13 +111,12 @@ fn validate_storage(config: &Config, warnings: &mut Vec<String>) -> Result<(), C
             ));
         }
     }
-    if let Some(s3) = &storage.s3
-        && s3.bucket.trim().is_empty()
-    {
-        return Err(ConfigError::invalid(
-            "storage.s3.bucket",
-            "must not be empty",
-        ));
+    // The same resolution the driver runs at startup.
+    if let Some(s3) = &storage.s3 {
+        BucketSettings::from_s3(s3)?;
+    }
+    if let Some(oss) = &storage.oss {
+        BucketSettings::from_oss(oss)?;
     }
     if let Some(purging) = storage
         .maintenance
@@ -130,8 +130,11 @@ fn validate_storage(config: &Config, warnings: &mut Vec<String>) -> Result<(), C
             "must be greater than 0",
         ));
     }
-    if storage.redirect.as_ref().is_some_and(|r| !r.disable) {
-        warnings.push("storage.redirect is not supported; blobs are always served directly".into());
+    if storage.filesystem.is_some() && storage.redirect.as_ref().is_some_and(|r| !r.disable) {
+        warnings.push(
+            "storage.redirect has no effect on filesystem storage; blobs are served directly"
+                .into(),
+        );
     }
     Ok(())
 }
@@ -298,8 +301,20 @@ mod tests {
             ("version: 0.2\nstorage: {filesystem: {}}\n", "version"),
             ("version: 0.1\nstorage: {}\n", "storage"),
             (
-                "version: 0.1\nstorage: {filesystem: {}, inmemory: {}}\n",
+                "version: 0.1\nstorage: {filesystem: {}, s3: {bucket: b, region: r}}\n",
                 "storage",
+            ),
+            (
+                "version: 0.1\nstorage: {inmemory: {}}\n",
+                "storage.inmemory",
+            ),
+            (
+                "version: 0.1\nstorage: {s3: {bucket: b, region: r, objectacl: public-read}}\n",
+                "storage.s3.objectacl",
+            ),
+            (
+                "version: 0.1\nstorage: {oss: {bucket: b, region: oss-cn-hangzhou}}\n",
+                "storage.oss.accesskeyid",
             ),
             ("version: 0.1\nstorage: {gcs: {bucket: x}}\n", "storage.gcs"),
             (

@@ -6,6 +6,9 @@ use crate::storage::{ByteStream, ObjectMeta, StorageError, layout};
 
 use super::Content;
 
+/// How long a redirect URL stays valid (distribution's 20 minutes).
+const REDIRECT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(20 * 60);
+
 impl Content {
     /// Size of a blob linked into `repo` (end-2 HEAD/GET).
     pub async fn blob_meta(&self, repo: &RepositoryName, digest: &Digest) -> Result<ObjectMeta> {
@@ -37,6 +40,15 @@ impl Content {
                 StorageError::NotFound(_) => Error::BlobUnknown(digest.clone()),
                 other => other.into(),
             })
+    }
+
+    /// A presigned URL of a blob's data in the object store, when the
+    /// backend can sign one (distribution's `storage.redirect`).
+    pub async fn blob_url(&self, digest: &Digest, method: &http::Method) -> Result<Option<String>> {
+        Ok(self
+            .storage
+            .presigned_url(&layout::blob_data(digest), method, REDIRECT_EXPIRY)
+            .await?)
     }
 
     /// Makes an existing blob visible in `repo`.

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use futures_util::Stream;
 
 use crate::oci::Hasher;
+use crate::storage::AppendBody;
 
 /// Hashes every chunk it yields and fails once more than `limit` bytes arrive.
 ///
@@ -38,6 +39,15 @@ impl<S> HashingStream<S> {
     /// The hash state after everything yielded so far.
     pub fn into_hasher(self) -> Hasher {
         self.hasher
+    }
+}
+
+impl<S> AppendBody for HashingStream<S>
+where
+    S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
+{
+    fn checkpoint(&self) -> Option<Bytes> {
+        Some(Bytes::from(self.hasher.checkpoint()))
     }
 }
 

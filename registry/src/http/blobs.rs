@@ -3,7 +3,7 @@
 use axum::body::Body;
 use axum::response::Response;
 use http::header::{
-    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, LOCATION,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 
@@ -21,6 +21,21 @@ pub async fn get(
     head: bool,
 ) -> Result<Response> {
     let size = state.content.blob_meta(name, digest).await?.size;
+    if !head
+        && state.settings.redirect_blobs
+        && let Some(url) = state.content.blob_url(digest, &http::Method::GET).await?
+    {
+        // HEAD is answered here (cheap, and keeps Docker-Content-Digest);
+        // the bytes come from the object store.
+        return Ok(respond(
+            StatusCode::TEMPORARY_REDIRECT,
+            vec![
+                (LOCATION, header_value(&url)?),
+                (DOCKER_CONTENT_DIGEST, header_value(&digest.to_string())?),
+            ],
+            Body::empty(),
+        ));
+    }
     let range = if head {
         None
     } else {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::storage::{Storage, StorageError, StorageResult, layout};
+use crate::storage::{Precondition, Storage, StorageError, StorageResult, Version, layout};
 
 pub use watch::{DEFAULT_POLL_INTERVAL, spawn_lock_watcher};
 
@@ -97,47 +97,76 @@ pub async fn active_lock(storage: &dyn Storage) -> StorageResult<Option<LockReco
 pub struct MaintenanceLock {
     record: LockRecord,
     ttl: Duration,
+    /// The version this holder last wrote, for compare-and-swap refreshes.
+    version: Version,
 }
 
 impl MaintenanceLock {
-    /// Takes the lock unless another live holder has it. An expired lock is
-    /// taken over. The write is read back so two racing takers do not both
-    /// believe they won (the loser sees the winner's record).
+    /// Takes the lock unless another live holder has it: created only if
+    /// absent, and an expired lock is replaced only if it is still the one
+    /// that was read (compare-and-swap), so two racing takers never both win.
     pub async fn acquire(
         storage: &dyn Storage,
         purpose: &str,
         ttl: Duration,
     ) -> Result<Self, LockError> {
         let now = SystemTime::now();
-        if let Some(existing) = read_lock(storage).await?
-            && existing.is_active(now)
-        {
-            return Err(held(&existing, now));
-        }
         let record = LockRecord {
             holder: holder_id(),
             purpose: purpose.to_owned(),
             acquired_at: unix_seconds(now),
             expires_at: unix_seconds(now + ttl).max(unix_seconds(now) + 1),
         };
-        write(storage, &record).await?;
-        match read_lock(storage).await? {
-            Some(current) if current.holder == record.holder => Ok(MaintenanceLock { record, ttl }),
-            Some(current) => Err(held(&current, now)),
-            None => Err(LockError::Lost("nobody (the lock vanished)".into())),
+        let condition = match storage.get_versioned(&lock_path()).await {
+            Ok((bytes, version)) => match serde_json::from_slice::<LockRecord>(&bytes) {
+                Ok(existing) if existing.is_active(now) => return Err(held(&existing, now)),
+                _ => Precondition::Matches(version),
+            },
+            Err(StorageError::NotFound(_)) => Precondition::Absent,
+            Err(e) => return Err(e.into()),
+        };
+        match storage
+            .put_if(&lock_path(), encode(&record)?, condition)
+            .await
+        {
+            Ok(version) => Ok(MaintenanceLock {
+                record,
+                ttl,
+                version,
+            }),
+            Err(StorageError::Conflict(_)) => match read_lock(storage).await? {
+                Some(current) => Err(held(&current, now)),
+                None => Err(LockError::Lost("nobody (the lock vanished)".into())),
+            },
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Pushes the expiry out by another TTL; fails if someone else holds it now.
+    /// Pushes the expiry out by another TTL; fails if the lock changed since
+    /// this holder last wrote it (taken over after expiring, or removed).
     pub async fn refresh(&mut self, storage: &dyn Storage) -> Result<(), LockError> {
-        match read_lock(storage).await? {
-            Some(current) if current.holder == self.record.holder => {}
-            Some(current) => return Err(LockError::Lost(current.holder)),
-            None => return Err(LockError::Lost("nobody (the lock was removed)".into())),
+        let mut record = self.record.clone();
+        record.expires_at = unix_seconds(SystemTime::now() + self.ttl);
+        match storage
+            .put_if(
+                &lock_path(),
+                encode(&record)?,
+                Precondition::Matches(self.version.clone()),
+            )
+            .await
+        {
+            Ok(version) => {
+                self.record = record;
+                self.version = version;
+                Ok(())
+            }
+            Err(StorageError::Conflict(_)) => Err(LockError::Lost(
+                read_lock(storage)
+                    .await?
+                    .map_or_else(|| "nobody (the lock was removed)".into(), |r| r.holder),
+            )),
+            Err(e) => Err(e.into()),
         }
-        self.record.expires_at = unix_seconds(SystemTime::now() + self.ttl);
-        write(storage, &self.record).await?;
-        Ok(())
     }
 
     /// Removes the lock if it is still ours.
@@ -170,12 +199,13 @@ fn held(record: &LockRecord, now: SystemTime) -> LockError {
     }
 }
 
-async fn write(storage: &dyn Storage, record: &LockRecord) -> StorageResult<()> {
-    let json = serde_json::to_vec(record).map_err(|e| StorageError::Io {
-        path: lock_path(),
-        source: std::io::Error::other(e),
-    })?;
-    storage.put(&lock_path(), Bytes::from(json)).await
+fn encode(record: &LockRecord) -> StorageResult<Bytes> {
+    serde_json::to_vec(record)
+        .map(Bytes::from)
+        .map_err(|e| StorageError::Io {
+            path: lock_path(),
+            source: std::io::Error::other(e),
+        })
 }
 
 fn holder_id() -> String {
@@ -211,7 +241,10 @@ mod tests {
             .unwrap();
         let mut expired = stale.record.clone();
         expired.expires_at = unix_seconds(SystemTime::now()) - 1;
-        write(&storage, &expired).await.unwrap();
+        storage
+            .put(&lock_path(), encode(&expired).unwrap())
+            .await
+            .unwrap();
         assert!(active_lock(&storage).await.unwrap().is_none());
         let taker = MaintenanceLock::acquire(&storage, "gc", Duration::from_secs(60))
             .await
@@ -225,6 +258,27 @@ mod tests {
             active_lock(&storage).await.unwrap().map(|r| r.holder),
             Some(taker.record().holder.clone())
         );
+    }
+
+    #[tokio::test]
+    async fn racing_takers_never_both_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = std::sync::Arc::new(FsStorage::open(dir.path()).unwrap());
+        for _ in 0..20 {
+            let attempts = (0..8).map(|_| {
+                let storage = storage.clone();
+                tokio::spawn(async move {
+                    MaintenanceLock::acquire(storage.as_ref(), "gc", Duration::from_secs(60)).await
+                })
+            });
+            let results = futures_util::future::join_all(attempts).await;
+            let winners: Vec<_> = results
+                .into_iter()
+                .filter_map(|r| r.unwrap().ok())
+                .collect();
+            assert_eq!(winners.len(), 1);
+            winners[0].release(storage.as_ref()).await.unwrap();
+        }
     }
 
     #[tokio::test]

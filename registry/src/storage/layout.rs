@@ -125,6 +125,12 @@ pub fn upload_data(name: &RepositoryName, id: &str) -> String {
     format!("{}/data", upload_dir(name, id))
 }
 
+/// `_uploads/<id>/sealed` — Berth: a session's data sealed for re-hashing
+/// with another algorithm than the one hashed while receiving it.
+pub fn upload_sealed(name: &RepositoryName, id: &str) -> String {
+    format!("{}/sealed", upload_dir(name, id))
+}
+
 /// `_uploads/<id>/startedat` — RFC 3339 start time, used by upload purging.
 pub fn upload_started_at(name: &RepositoryName, id: &str) -> String {
     format!("{}/startedat", upload_dir(name, id))

@@ -5,6 +5,7 @@
 pub mod gc;
 pub mod layout;
 pub mod raw;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -3,26 +3,37 @@
 //! Atomicity: a put writes a temp file under `<root>/.berth-tmp`, fsyncs it,
 //! renames it into place and fsyncs the parent directory, so a crash leaves
 //! either the old or the new object. Directory deletes are renamed away
-//! first, so a tree disappears at once rather than file by file.
+//! first, so a tree disappears at once rather than file by file. Appendable
+//! objects (upload data) are plain files guarded by a non-blocking file lock
+//! ([`append`]); conditional writes go through per-path lock files
+//! ([`conditional`]).
+
+mod append;
+mod conditional;
 
 use std::fs::{self as stdfs, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio_util::io::ReaderStream;
 
-use super::{AppendSource, ByteStream, ObjectMeta, Storage, StorageError, StorageResult};
+use super::{
+    AppendSource, AppendState, ByteStream, ObjectMeta, Precondition, Storage, StorageError,
+    StorageResult, Version,
+};
 
 /// Name of the directory holding in-flight temp files and trees being deleted.
 pub const TEMP_DIR: &str = ".berth-tmp";
+/// Lock files of conditional writes: never purged (deleting a lock file
+/// someone holds would let a second writer in), one per conditionally
+/// written path (a handful: the maintenance lock).
+pub const LOCK_DIR: &str = ".berth-locks";
 const READ_CHUNK: usize = 256 * 1024;
-const WRITE_BUFFER: usize = 1024 * 1024;
 
 /// Stores objects as files below `root`.
 #[derive(Debug, Clone)]
@@ -87,19 +98,21 @@ impl FsStorage {
     /// Maps a storage path to a filesystem path, refusing anything but plain
     /// relative components.
     fn resolve(&self, path: &str) -> StorageResult<PathBuf> {
+        super::check_path(path)?;
         let relative = Path::new(path);
-        let plain = !path.is_empty()
-            && !path.contains('\0')
-            && relative
-                .components()
-                .all(|c| matches!(c, Component::Normal(_)))
-            && path
-                .split('/')
-                .all(|part| !part.is_empty() && part != "." && part != "..");
-        if !plain {
+        if !relative
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+        {
             return Err(StorageError::InvalidPath(path.to_owned()));
         }
         Ok(self.inner.root.join(relative))
+    }
+
+    /// The lock file serializing conditional writes to `path`.
+    fn path_lock(&self, path: &str) -> PathBuf {
+        let name = crate::oci::Algorithm::Sha256.digest_of(path.as_bytes());
+        self.inner.root.join(LOCK_DIR).join(&name.hex()[..32])
     }
 
     fn temp_path(&self) -> PathBuf {
@@ -110,7 +123,7 @@ impl FsStorage {
 }
 
 /// Runs blocking filesystem work off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     path: &str,
     work: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> StorageResult<T> {
@@ -121,12 +134,12 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Flushes a directory entry change (create, rename, delete) to disk.
-fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
 /// `create_dir_all` that also makes every newly created directory durable.
-fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
+pub(super) fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
     let mut missing = Vec::new();
     let mut cursor = dir;
     while !cursor.is_dir() {
@@ -149,7 +162,7 @@ fn create_dir_all_durable(dir: &Path) -> io::Result<()> {
 }
 
 /// Moves `from` over `to` after making its content durable.
-fn durable_rename(from: &Path, to: &Path) -> io::Result<()> {
+pub(super) fn durable_rename(from: &Path, to: &Path) -> io::Result<()> {
     File::open(from)?.sync_all()?;
     let parent = to.parent().ok_or_else(|| io::Error::other("no parent"))?;
     create_dir_all_durable(parent)?;
@@ -224,77 +237,94 @@ impl Storage for FsStorage {
         .await
     }
 
-    async fn append(&self, path: &str, offset: u64, data: AppendSource<'_>) -> StorageResult<u64> {
+    async fn put_if(
+        &self,
+        path: &str,
+        data: Bytes,
+        condition: Precondition,
+    ) -> StorageResult<Version> {
         let full = self.resolve(path)?;
-        let file = blocking(path, move || {
-            if let Some(parent) = full.parent() {
-                stdfs::create_dir_all(parent)?;
-            }
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(offset == 0)
-                .truncate(false)
-                .open(&full)?;
-            // Serializes appends across tasks and processes sharing the root;
-            // released when the file is closed.
-            file.lock()?;
-            let actual = file.metadata()?.len();
-            if actual != offset {
-                return Ok(Err(actual));
-            }
-            file.seek(SeekFrom::End(0))?;
-            Ok(Ok(file))
+        let lock = self.path_lock(path);
+        let temp = self.temp_path();
+        let reported = path.to_owned();
+        blocking(path, move || {
+            conditional::put_if(&full, &lock, &temp, &data, &condition)
         })
         .await?
-        .map_err(|actual| StorageError::OffsetMismatch {
-            expected: offset,
-            actual,
-        })?;
-
-        let mut writer = BufWriter::with_capacity(WRITE_BUFFER, tokio::fs::File::from_std(file));
-        let mut written = 0u64;
-        let mut source_error = None;
-        while let Some(chunk) = data.next().await {
-            match chunk {
-                Ok(chunk) => {
-                    writer
-                        .write_all(&chunk)
-                        .await
-                        .map_err(|e| StorageError::io(path, e))?;
-                    written += chunk.len() as u64;
-                }
-                Err(e) => {
-                    source_error = Some(e);
-                    break;
-                }
-            }
-        }
-        // Keep what arrived before a client failure: the upload can resume from it.
-        writer
-            .flush()
-            .await
-            .map_err(|e| StorageError::io(path, e))?;
-        match source_error {
-            Some(e) => Err(StorageError::Source(e)),
-            None => Ok(offset + written),
-        }
+        .map_err(|()| StorageError::Conflict(reported))
     }
 
-    async fn rename(&self, from: &str, to: &str) -> StorageResult<()> {
+    async fn get_versioned(&self, path: &str) -> StorageResult<(Bytes, Version)> {
+        let data = self.get(path).await?;
+        let version = conditional::version_of(&data);
+        Ok((data, version))
+    }
+
+    async fn put_scratch(&self, path: &str, data: Bytes) -> StorageResult<()> {
+        let full = self.resolve(path)?;
+        let temp = self.temp_path();
+        blocking(path, move || {
+            let result = (|| {
+                stdfs::write(&temp, &data)?;
+                if let Some(parent) = full.parent() {
+                    stdfs::create_dir_all(parent)?;
+                }
+                stdfs::rename(&temp, &full)
+            })();
+            if result.is_err() {
+                let _ = stdfs::remove_file(&temp);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn append(&self, path: &str, offset: u64, data: AppendSource<'_>) -> StorageResult<u64> {
+        let full = self.resolve(path)?;
+        append::append(path, full, offset, data).await
+    }
+
+    async fn append_state(&self, path: &str) -> StorageResult<AppendState> {
+        let meta = self.stat(path).await?;
+        Ok(AppendState {
+            size: meta.size,
+            checkpoint: None,
+        })
+    }
+
+    async fn seal(&self, path: &str, size: u64, to: &str) -> StorageResult<()> {
+        let source = self.resolve(path)?;
+        let target = self.resolve(to)?;
+        append::seal(path, source, size, target).await
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> StorageResult<()> {
         let source = self.resolve(from)?;
         let target = self.resolve(to)?;
-        blocking(from, move || durable_rename(&source, &target)).await
+        let temp = self.temp_path();
+        blocking(from, move || {
+            let result = stdfs::copy(&source, &temp).and_then(|_| durable_rename(&temp, &target));
+            if result.is_err() {
+                let _ = stdfs::remove_file(&temp);
+            }
+            result
+        })
+        .await
     }
 
     async fn list(&self, path: &str) -> StorageResult<Vec<String>> {
         let full = self.resolve(path)?;
-        blocking(path, move || {
+        let names: Vec<String> = blocking(path, move || {
             stdfs::read_dir(&full)?
                 .map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned()))
                 .collect()
         })
-        .await
+        .await?;
+        if names.is_empty() {
+            // As on object stores: a directory with nothing in it does not exist.
+            return Err(StorageError::NotFound(path.to_owned()));
+        }
+        Ok(names)
     }
 
     async fn delete(&self, path: &str) -> StorageResult<()> {
@@ -359,14 +389,13 @@ impl Storage for FsStorage {
     }
 
     async fn check(&self) -> StorageResult<()> {
-        let temp = self.inner.temp.clone();
+        // Writing a probe notices a read-only remount or a full disk, which
+        // the directory's permission bits do not show.
+        let probe = self.temp_path();
         blocking(TEMP_DIR, move || {
-            let meta = stdfs::metadata(&temp)?;
-            if meta.is_dir() && !meta.permissions().readonly() {
-                Ok(())
-            } else {
-                Err(io::Error::other("storage temp directory is not writable"))
-            }
+            let result = stdfs::write(&probe, b"readyz");
+            let _ = stdfs::remove_file(&probe);
+            result
         })
         .await
     }
@@ -375,7 +404,8 @@ impl Storage for FsStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::stream;
+    use crate::storage::PlainBody;
+    use futures_util::{StreamExt, stream};
 
     fn body(
         chunks: &[&'static [u8]],
@@ -409,7 +439,7 @@ mod tests {
         assert!(storage.get("a/b/link").await.unwrap_err().is_not_found());
         assert!(storage.delete("a/b").await.unwrap_err().is_not_found());
         // Nothing is left behind in the temp directory.
-        assert_eq!(storage.list(TEMP_DIR).await.unwrap(), Vec::<String>::new());
+        assert!(storage.list(TEMP_DIR).await.unwrap_err().is_not_found());
     }
 
     #[tokio::test]
@@ -429,12 +459,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let storage = FsStorage::open(dir.path()).unwrap();
         let len = storage
-            .append("u/data", 0, &mut body(&[b"hello ", b"wor"]))
+            .append("u/data", 0, &mut PlainBody(body(&[b"hello ", b"wor"])))
             .await
             .unwrap();
         assert_eq!(len, 9);
         let err = storage
-            .append("u/data", 3, &mut body(&[b"x"]))
+            .append("u/data", 3, &mut PlainBody(body(&[b"x"])))
             .await
             .unwrap_err();
         assert!(matches!(
@@ -445,7 +475,7 @@ mod tests {
             }
         ));
         let len = storage
-            .append("u/data", 9, &mut body(&[b"ld"]))
+            .append("u/data", 9, &mut PlainBody(body(&[b"ld"])))
             .await
             .unwrap();
         assert_eq!(len, 11);
@@ -453,7 +483,7 @@ mod tests {
             collect(storage.read("u/data", 6, 5).await.unwrap()).await,
             b"world"
         );
-        storage.rename("u/data", "blobs/x/data").await.unwrap();
+        storage.seal("u/data", 11, "blobs/x/data").await.unwrap();
         assert_eq!(
             &storage.get("blobs/x/data").await.unwrap()[..],
             b"hello world"
@@ -465,10 +495,10 @@ mod tests {
     async fn append_keeps_bytes_received_before_a_client_error() {
         let dir = tempfile::tempdir().unwrap();
         let storage = FsStorage::open(dir.path()).unwrap();
-        let mut failing = stream::iter(vec![
+        let mut failing = PlainBody(stream::iter(vec![
             Ok(Bytes::from_static(b"abc")),
             Err(io::Error::other("client went away")),
-        ]);
+        ]));
         let err = storage.append("u/data", 0, &mut failing).await.unwrap_err();
         assert!(matches!(err, StorageError::Source(_)));
         assert_eq!(storage.stat("u/data").await.unwrap().size, 3);
