@@ -272,7 +272,7 @@ async fn subject_is_echoed_even_when_missing() {
 async fn invalid_manifests_are_rejected_and_change_nothing() {
     let registry = TestRegistry::start().await;
     registry.push_image("bad", "keep", &[b"layer"]).await;
-    let before = tree(&registry.root);
+    let before = registry.stored().await;
     let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
         (
             OCI_MANIFEST,
@@ -318,7 +318,7 @@ async fn invalid_manifests_are_rejected_and_change_nothing() {
             .await;
         assert_error(response, status, code).await;
     }
-    assert_eq!(tree(&registry.root), before);
+    assert_eq!(registry.stored().await, before);
     // Exactly 4 MiB of valid manifest is accepted.
     let config = registry.push_blob("big", b"{}").await;
     let mut manifest = format!(
@@ -444,7 +444,7 @@ async fn deletes_disabled_answer_405_unsupported() {
     })
     .await;
     let (digest, _) = registry.push_image("nodelete", "v1", &[b"l"]).await;
-    let before = tree(&registry.root);
+    let before = registry.stored().await;
     for path in [
         "/v2/nodelete/manifests/v1".to_owned(),
         format!("/v2/nodelete/manifests/{digest}"),
@@ -457,7 +457,7 @@ async fn deletes_disabled_answer_405_unsupported() {
         )
         .await;
     }
-    assert_eq!(tree(&registry.root), before);
+    assert_eq!(registry.stored().await, before);
 }
 
 #[tokio::test]
@@ -482,7 +482,7 @@ async fn read_only_mode_refuses_writes_and_serves_reads() {
         "  delete:\n    enabled: true\n  maintenance:\n    readonly:\n      enabled: true\n",
     );
     let registry = TestRegistry::start_on(&root, &read_only).await;
-    let before = tree(&root);
+    let before = registry.stored().await;
     let blob = Algorithm::Sha256.digest_of(b"new");
     let writes = [
         registry.request(Method::POST, "/v2/ro/blobs/uploads/"),
@@ -514,7 +514,7 @@ async fn read_only_mode_refuses_writes_and_serves_reads() {
                 .contains("read-only")
         );
     }
-    assert_eq!(tree(&root), before);
+    assert_eq!(registry.stored().await, before);
     assert_eq!(
         registry.get("/v2/ro/manifests/v1").await.status(),
         StatusCode::OK

@@ -180,13 +180,16 @@ async fn digest_mismatch_is_rejected_and_nothing_becomes_visible() {
             .status(),
         StatusCode::NOT_FOUND
     );
-    // No blob data and no session remain on disk.
-    let files = tree(&registry.root);
+    // No blob data and no session remain in storage.
+    let files = registry.stored().await;
+    assert!(files.keys().all(|f| !f.contains("/blobs/")), "{files:?}");
     assert!(
-        files
-            .iter()
-            .all(|f| !f.contains("/blobs/") && !f.contains("_uploads")),
-        "{files:?}"
+        registry
+            .storage
+            .list("docker/registry/v2/repositories/bad/_uploads")
+            .await
+            .unwrap_err()
+            .is_not_found()
     );
 }
 
@@ -307,15 +310,9 @@ async fn sha512_blobs() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(get_blob(&registry, "sha512", &digest).await, data);
-    assert!(
-        registry
-            .root
-            .join(format!(
-                "docker/registry/v2/blobs/sha512/{}/{}/data",
-                &digest.hex()[..2],
-                digest.hex()
-            ))
-            .is_file()
+    assert_eq!(
+        registry.stored_blob(&digest).await.as_deref(),
+        Some(&data[..])
     );
 
     // A chunked upload completed with a sha512 digest re-hashes with that algorithm.

@@ -5,9 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
 use common::raw::{RawBody, RawResponse, send};
 use common::*;
 use registry::oci::Algorithm;
@@ -73,32 +70,6 @@ async fn run(host: &str, rows: Vec<Row>) {
     }
 }
 
-/// Every file and directory under `docker/registry/v2` with its size, except
-/// upload scratch (`_uploads`) and temp files (`.berth-tmp`).
-fn snapshot(root: &Path) -> BTreeMap<String, u64> {
-    let base = root.join("docker/registry/v2");
-    let mut entries = BTreeMap::new();
-    let mut pending = vec![base.clone()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name == "_uploads" || name == ".berth-tmp" {
-                continue;
-            }
-            let meta = entry.metadata().unwrap();
-            let relative = path.strip_prefix(&base).unwrap().display().to_string();
-            if meta.is_dir() {
-                pending.push(path);
-                entries.insert(format!("{relative}/"), 0);
-            } else {
-                entries.insert(relative, meta.len());
-            }
-        }
-    }
-    entries
-}
-
 /// Starts an upload session in `repo`; returns its path.
 async fn session(registry: &TestRegistry, repo: &str) -> String {
     let response = registry
@@ -124,7 +95,7 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
     let a = session(&registry, "good/app").await;
     let b = session(&registry, "good/app").await;
     let b_id = b.rsplit('/').next().unwrap().to_owned();
-    let before = snapshot(&registry.root);
+    let before = registry.stored().await;
     assert!(
         before
             .keys()
@@ -576,7 +547,7 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
     read_only.stop().await;
 
     assert_eq!(
-        snapshot(&registry.root),
+        registry.stored().await,
         before,
         "storage changed outside upload scratch"
     );

@@ -10,9 +10,11 @@ use crate::storage::{StorageError, layout};
 use super::Content;
 
 impl Content {
-    /// Whether a repository has ever received a manifest.
+    /// Whether anything is stored for a repository (links, manifests, uploads).
     pub async fn repository_exists(&self, repo: &RepositoryName) -> Result<bool> {
-        match self.storage.list(&layout::manifests_dir(repo)).await {
+        // Anything stored for it counts: object stores drop `_manifests` once
+        // its last manifest is deleted, while blob links remain.
+        match self.storage.list(&layout::repository(repo)).await {
             Ok(_) => Ok(true),
             Err(StorageError::NotFound(_)) => Ok(false),
             Err(e) => Err(e.into()),

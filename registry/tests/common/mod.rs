@@ -7,12 +7,15 @@ pub mod layout;
 pub mod raw;
 pub mod s3;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use registry::Registry;
 use registry::config::{Config, parse_config};
 use registry::oci::{Algorithm, Digest};
+use registry::storage::Storage;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -28,17 +31,50 @@ pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub struct TestRegistry {
     pub url: String,
     pub root: PathBuf,
+    /// The storage it serves, opened separately to inspect what was written.
+    pub storage: Arc<dyn Storage>,
     pub client: Client,
     _dir: Option<tempfile::TempDir>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Config YAML for a filesystem registry at `root` plus extra top-level YAML.
+/// The S3 server the HTTP tests run on, when `BERTH_TEST_STORAGE` names
+/// one (`seaweedfs`, `moto`); the filesystem otherwise (or `filesystem`).
+pub fn test_s3_server() -> Option<s3::S3Server> {
+    match std::env::var("BERTH_TEST_STORAGE").as_deref() {
+        Err(_) | Ok("") | Ok("filesystem") => None,
+        Ok(name) => Some(s3::server(name).unwrap_or_else(|| {
+            panic!("BERTH_TEST_STORAGE={name} but that S3 server cannot start")
+        })),
+    }
+}
+
+/// The `storage:` driver section for a storage "root": a directory, or on
+/// S3 a key prefix derived from it, so registries started on the same root
+/// share storage either way.
+pub fn storage_yaml(root: &Path) -> String {
+    match test_s3_server() {
+        None => format!("  filesystem:\n    rootdirectory: {}\n", root.display()),
+        Some(server) => {
+            let prefix: String = root
+                .display()
+                .to_string()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            // The registry streams blobs itself here, so these tests exercise
+            // its read path; redirects have their own test.
+            server.storage_yaml(&format!("/t/{prefix}"), "  redirect:\n    disable: true\n")
+        }
+    }
+}
+
+/// Config YAML for a registry storing at `root` plus extra top-level YAML.
 pub fn config_yaml(root: &Path, extra: &str) -> String {
     format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{extra}",
-        root.display()
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n{}  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n{extra}",
+        storage_yaml(root)
     )
 }
 
@@ -66,6 +102,7 @@ impl TestRegistry {
     /// Starts over an existing storage root (to share it between servers).
     pub async fn start_on(root: &Path, yaml: &str) -> Self {
         let config = parse(yaml);
+        let storage = registry::open_storage(&config).expect("storage opens");
         let registry = Registry::build(&config).expect("registry builds");
         let tls = registry.tls.is_some();
         let listener = registry.bind().await.unwrap();
@@ -83,6 +120,7 @@ impl TestRegistry {
         TestRegistry {
             url: format!("{scheme}://{addr}"),
             root: root.to_owned(),
+            storage,
             client: Client::builder().build().unwrap(),
             _dir: None,
             shutdown: Some(tx),
@@ -103,6 +141,46 @@ impl TestRegistry {
                 .unwrap();
         }
         self._dir.take()
+    }
+
+    /// Whether the storage is a directory (some tests reach into it).
+    pub fn on_filesystem(&self) -> bool {
+        test_s3_server().is_none()
+    }
+
+    /// Every object under distribution's tree with its size, except upload
+    /// scratch (`_uploads`) — what a request must not change.
+    pub async fn stored(&self) -> BTreeMap<String, u64> {
+        let mut objects = BTreeMap::new();
+        let mut pending = vec!["docker/registry/v2".to_owned()];
+        while let Some(dir) = pending.pop() {
+            let Ok(names) = self.storage.list(&dir).await else {
+                continue;
+            };
+            for name in names {
+                if name == "_uploads" {
+                    continue;
+                }
+                let path = format!("{dir}/{name}");
+                match self.storage.stat(&path).await {
+                    Ok(meta) => {
+                        objects.insert(path, meta.size);
+                    }
+                    Err(e) if e.is_not_found() => pending.push(path),
+                    Err(e) => panic!("stat {path}: {e}"),
+                }
+            }
+        }
+        objects
+    }
+
+    /// The stored bytes of a blob, if it is in the global store.
+    pub async fn stored_blob(&self, digest: &Digest) -> Option<Vec<u8>> {
+        self.storage
+            .get(&registry::storage::layout::blob_data(digest))
+            .await
+            .ok()
+            .map(|b| b.to_vec())
     }
 
     pub fn host(&self) -> String {
@@ -222,7 +300,7 @@ pub async fn assert_error(response: Response, status: StatusCode, code: &str) {
     assert_eq!(error_code(response).await, code);
 }
 
-/// Every file under `root`, relative, sorted — to prove requests changed nothing.
+/// Every file under a directory, relative, sorted (filesystem-only tests).
 pub fn tree(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     let mut pending = vec![root.to_owned()];
