@@ -1,6 +1,7 @@
 //! Interoperability with real clients and the Go reference registry:
 //! skopeo copies images in and out byte-identically, and Debian's
-//! `docker-registry` serves the same storage directory as Berth.
+//! `docker-registry` serves the same storage as Berth (a directory, or with
+//! `BERTH_TEST_STORAGE=seaweedfs` one bucket through its s3-aws driver).
 
 mod common;
 
@@ -101,7 +102,8 @@ async fn skopeo_round_trips_a_multi_arch_index() {
     assert_eq!(layout::blob_set(&out), layout::blob_set(&source));
 }
 
-/// Debian's `docker-registry` (distribution 2.8) serving `root` on a free port.
+/// Debian's `docker-registry` (distribution 2.8) serving `root` (a directory,
+/// or the same bucket prefix Berth uses under `BERTH_TEST_STORAGE`) on a free port.
 struct Distribution {
     child: Child,
     host: String,
@@ -119,13 +121,15 @@ impl Distribution {
         std::fs::write(
             config.path(),
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                root.display()
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n{}  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                distribution_storage_yaml(root)
             ),
         )
         .unwrap();
         let child = Command::new("docker-registry")
             .args(["serve", config.path().to_str().unwrap()])
+            // Its s3 driver refuses to start with a custom CA bundle set.
+            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -56,18 +56,80 @@ pub fn test_s3_server() -> Option<s3::S3Server> {
 pub fn storage_yaml(root: &Path) -> String {
     match test_s3_server() {
         None => format!("  filesystem:\n    rootdirectory: {}\n", root.display()),
-        Some(server) => {
-            let prefix: String = root
-                .display()
-                .to_string()
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-                .collect();
-            // The registry streams blobs itself here, so these tests exercise
-            // its read path; redirects have their own test.
-            server.storage_yaml(&format!("/t/{prefix}"), "  redirect:\n    disable: true\n")
+        // The registry streams blobs itself here, so these tests exercise
+        // its read path; redirects have their own test.
+        Some(server) => server.storage_yaml(&s3_prefix(root), "  redirect:\n    disable: true\n"),
+    }
+}
+
+/// The same storage as [`storage_yaml`], as distribution 2.8 reads it.
+pub fn distribution_storage_yaml(root: &Path) -> String {
+    match test_s3_server() {
+        None => format!("  filesystem:\n    rootdirectory: {}\n", root.display()),
+        Some(server) => server.distribution_storage_yaml(&s3_prefix(root)),
+    }
+}
+
+fn s3_prefix(root: &Path) -> String {
+    let prefix: String = root
+        .display()
+        .to_string()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("/t/{prefix}")
+}
+
+/// The storage a registry configured with `config_yaml(root, ..)` uses.
+pub fn open_test_storage(root: &Path) -> Arc<dyn Storage> {
+    registry::open_storage(&parse(&config_yaml(root, ""))).expect("storage opens")
+}
+
+/// Every object below `prefix` with its size, listed through the trait.
+pub async fn objects_under(storage: &dyn Storage, prefix: &str) -> BTreeMap<String, u64> {
+    let mut objects = BTreeMap::new();
+    let mut pending = vec![prefix.to_owned()];
+    while let Some(dir) = pending.pop() {
+        let Ok(names) = storage.list(&dir).await else {
+            continue;
+        };
+        for name in names {
+            let path = format!("{dir}/{name}");
+            match storage.stat(&path).await {
+                Ok(meta) => {
+                    objects.insert(path, meta.size);
+                }
+                Err(e) if e.is_not_found() => pending.push(path),
+                Err(e) => panic!("stat {path}: {e}"),
+            }
         }
     }
+    objects
+}
+
+/// Every blob in the store holds exactly the content its key names.
+pub async fn verify_stored_blobs(storage: &dyn Storage) -> usize {
+    let mut verified = 0;
+    for path in objects_under(storage, "docker/registry/v2/blobs")
+        .await
+        .keys()
+    {
+        let Some(rest) = path.strip_prefix("docker/registry/v2/blobs/") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        if let [algorithm, _, hex, "data"] = parts[..] {
+            let digest: Digest = format!("{algorithm}:{hex}").parse().unwrap();
+            let data = storage.get(path).await.unwrap();
+            assert_eq!(
+                digest.algorithm().digest_of(&data),
+                digest,
+                "corrupt blob {path}"
+            );
+            verified += 1;
+        }
+    }
+    verified
 }
 
 /// Config YAML for a registry storing at `root` plus extra top-level YAML.
@@ -151,27 +213,11 @@ impl TestRegistry {
     /// Every object under distribution's tree with its size, except upload
     /// scratch (`_uploads`) — what a request must not change.
     pub async fn stored(&self) -> BTreeMap<String, u64> {
-        let mut objects = BTreeMap::new();
-        let mut pending = vec!["docker/registry/v2".to_owned()];
-        while let Some(dir) = pending.pop() {
-            let Ok(names) = self.storage.list(&dir).await else {
-                continue;
-            };
-            for name in names {
-                if name == "_uploads" {
-                    continue;
-                }
-                let path = format!("{dir}/{name}");
-                match self.storage.stat(&path).await {
-                    Ok(meta) => {
-                        objects.insert(path, meta.size);
-                    }
-                    Err(e) if e.is_not_found() => pending.push(path),
-                    Err(e) => panic!("stat {path}: {e}"),
-                }
-            }
-        }
-        objects
+        objects_under(self.storage.as_ref(), "docker/registry/v2")
+            .await
+            .into_iter()
+            .filter(|(path, _)| !path.contains("/_uploads/"))
+            .collect()
     }
 
     /// The stored bytes of a blob, if it is in the global store.

@@ -132,6 +132,16 @@ impl S3Server {
         }
     }
 
+    /// `storage.s3` as Debian's `docker-registry` (distribution 2.8) reads
+    /// it: path style is implied by `regionendpoint`, `forcepathstyle` does
+    /// not exist yet.
+    pub fn distribution_storage_yaml(&self, root: &str) -> String {
+        format!(
+            "  s3:\n    bucket: {}\n    region: {}\n    regionendpoint: {}\n    accesskey: {}\n    secretkey: {}\n    secure: false\n    v4auth: true\n    chunksize: 5242880\n    rootdirectory: {root}\n",
+            self.bucket, self.region, self.endpoint, self.access_key, self.secret_key
+        )
+    }
+
     /// The YAML of `storage.s3` for this server under `root` (indented for `storage:`).
     pub fn storage_yaml(&self, root: &str, extra: &str) -> String {
         format!(
