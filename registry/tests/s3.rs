@@ -76,6 +76,38 @@ async fn blob_downloads_redirect_to_presigned_urls_unless_disabled() {
         .unwrap();
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
 
+    // Real clients follow the redirect: skopeo pushes an image and pulls it back.
+    let work = tempfile::tempdir().unwrap();
+    let source = work.path().join("src");
+    common::layout::single_image(&source, "v1", 2, 200_000);
+    let target = format!("docker://{}/redir/image:v1", registry.host());
+    let out = work.path().join("out");
+    for (from, to) in [
+        (format!("oci:{}:v1", source.display()), target.clone()),
+        (target.clone(), format!("oci:{}:v1", out.display())),
+    ] {
+        let output = Command::new("skopeo")
+            .args([
+                "--insecure-policy",
+                "copy",
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                &from,
+                &to,
+            ])
+            .output()
+            .expect("skopeo is installed (scripts/setup)");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        common::layout::blob_set(&out),
+        common::layout::blob_set(&source)
+    );
+
     // storage.redirect.disable: the registry streams the blob itself.
     let streaming = start(&server, &prefix, "  redirect:\n    disable: true\n").await;
     let response = no_follow
