@@ -27,7 +27,7 @@ async fn start(server: &S3Server, prefix: &str, extra_storage: &str) -> TestRegi
     TestRegistry::start_on(&dir, &s3_config(server, prefix, extra_storage, "")).await
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blob_downloads_redirect_to_presigned_urls_unless_disabled() {
     let Some(server) = server("seaweedfs") else {
         return;
@@ -86,16 +86,19 @@ async fn blob_downloads_redirect_to_presigned_urls_unless_disabled() {
         (format!("oci:{}:v1", source.display()), target.clone()),
         (target.clone(), format!("oci:{}:v1", out.display())),
     ] {
-        let output = Command::new("skopeo")
-            .args([
-                "--insecure-policy",
-                "copy",
-                "--src-tls-verify=false",
-                "--dest-tls-verify=false",
-                &from,
-                &to,
-            ])
-            .output()
+        let mut skopeo = Command::new("skopeo");
+        skopeo.args([
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &from,
+            &to,
+        ]);
+        // Off the runtime's threads: the registry under test serves on them.
+        let output = tokio::task::spawn_blocking(move || skopeo.output())
+            .await
+            .unwrap()
             .expect("skopeo is installed (scripts/setup)");
         assert!(
             output.status.success(),
@@ -341,9 +344,10 @@ async fn purging_a_stale_upload_aborts_its_multipart_upload() {
     let config = work.path().join("purge.yml");
     let purge = "  maintenance:\n    uploadpurging:\n      enabled: true\n      age: 1s\n      interval: 24h\n";
     std::fs::write(&config, s3_config(&server, &prefix, purge, "")).unwrap();
+    let mut gc = gc_command(&config, &["-q", "--grace-period", "0s"]);
     let run = parse_run(
-        &gc_command(&config, &["-q", "--grace-period", "0s"])
-            .output()
+        &tokio::task::spawn_blocking(move || gc.output().unwrap())
+            .await
             .unwrap(),
     );
     assert!(run.success, "{}\n{}", run.stdout, run.stderr);
