@@ -1,10 +1,17 @@
 //! GC test helpers: running the real `registry garbage-collect` binary,
-//! pushing indexes and referrers, and re-verifying everything still tagged.
+//! pushing indexes and referrers, re-verifying everything still tagged, and
+//! inspecting or planting content through the `Storage` trait (so the same
+//! tests run on the filesystem and on S3).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bytes::Bytes;
+use futures_util::{StreamExt, stream};
+use registry::maintenance::{DEFAULT_POLL_INTERVAL, lock_path};
 use registry::oci::{Algorithm, Digest};
+use registry::storage::{Storage, layout};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -248,9 +255,87 @@ pub async fn pull_every_tag(registry: &TestRegistry) -> (usize, usize) {
     (tags_pulled, blobs)
 }
 
-/// Digests of every blob in the blob store.
-pub fn stored_blobs(root: &Path) -> std::collections::BTreeSet<String> {
-    let mut blobs = std::collections::BTreeSet::new();
+/// A `DELETE` sent just after a read-only GC, retried while the registry
+/// still refuses it for the finished window: a serving registry turns writes
+/// away at request start from its polled view of the maintenance lock, so
+/// for up to one `storage.maintenance.lock.pollinterval` (2s by default)
+/// after the GC released the lock. How likely that is grows with how long
+/// the GC held the lock (milliseconds on a filesystem, up to a second on
+/// S3). A refused delete changes nothing, so retrying is safe; after two
+/// intervals the last answer is returned whatever it is.
+pub async fn delete_after_window(registry: &TestRegistry, path: &str) -> reqwest::Response {
+    let deadline = std::time::Instant::now() + 2 * DEFAULT_POLL_INTERVAL;
+    loop {
+        let response = registry.delete(path).await;
+        if response.status() != StatusCode::METHOD_NOT_ALLOWED
+            || std::time::Instant::now() > deadline
+        {
+            return response;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Lists a directory-like prefix; a missing one is empty.
+async fn list_or_empty(storage: &dyn Storage, path: &str) -> Vec<String> {
+    match storage.list(path).await {
+        Ok(names) => names,
+        Err(e) if e.is_not_found() => Vec::new(),
+        Err(e) => panic!("list {path}: {e}"),
+    }
+}
+
+/// The `blobs/sha256/<xx>/<hex>` entries the blob store lists, without
+/// checking that each still holds `data`: a cheap upper bound of
+/// [`blobs_in`] (one listing per `<xx>` prefix) for polling.
+pub async fn listed_blob_dirs(storage: &dyn Storage) -> Vec<Digest> {
+    let base = format!("{}/sha256", layout::BLOBS);
+    let prefixes = list_or_empty(storage, &base).await;
+    let listed: Vec<Vec<String>> = stream::iter(prefixes)
+        .map(|prefix| {
+            let dir = format!("{base}/{prefix}");
+            async move { list_or_empty(storage, &dir).await }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    listed
+        .into_iter()
+        .flatten()
+        .filter_map(|hex| format!("sha256:{hex}").parse().ok())
+        .collect()
+}
+
+/// Digests of every blob in the blob store: each listed
+/// `blobs/sha256/<xx>/<hex>` whose `data` object exists.
+pub async fn blobs_in(storage: &dyn Storage) -> BTreeSet<String> {
+    stream::iter(listed_blob_dirs(storage).await)
+        .map(|digest| async move {
+            let path = layout::blob_data(&digest);
+            match storage.stat(&path).await {
+                Ok(_) => Some(digest.to_string()),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => panic!("stat {path}: {e}"),
+            }
+        })
+        .buffer_unordered(32)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
+
+impl TestRegistry {
+    /// Digests of every blob in the blob store ([`blobs_in`] its storage).
+    pub async fn stored_blobs(&self) -> BTreeSet<String> {
+        blobs_in(self.storage.as_ref()).await
+    }
+}
+
+/// Digests of every blob under a storage *directory*. Filesystem only: for
+/// `gc_compat.rs`, which copies storage directories with `cp -a`; everything
+/// else inspects storage through the trait ([`blobs_in`]).
+pub fn stored_blobs(root: &Path) -> BTreeSet<String> {
+    let mut blobs = BTreeSet::new();
     let base = root.join("docker/registry/v2/blobs/sha256");
     for prefix in std::fs::read_dir(&base).into_iter().flatten().flatten() {
         for blob in std::fs::read_dir(prefix.path())
@@ -266,14 +351,59 @@ pub fn stored_blobs(root: &Path) -> std::collections::BTreeSet<String> {
     blobs
 }
 
-/// Writes an unreferenced blob straight into the blob store.
-pub fn write_orphan(root: &Path, data: &[u8]) -> Digest {
+/// Puts an unreferenced blob straight into the blob store.
+pub async fn write_orphan(storage: &dyn Storage, data: &[u8]) -> Digest {
     let digest = Algorithm::Sha256.digest_of(data);
-    let dir = root
-        .join("docker/registry/v2/blobs/sha256")
-        .join(&digest.hex()[..2])
-        .join(digest.hex());
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("data"), data).unwrap();
+    storage
+        .put(&layout::blob_data(&digest), Bytes::copy_from_slice(data))
+        .await
+        .unwrap();
     digest
+}
+
+/// Puts `count` distinct orphans (`orphan 0`, `orphan 1`, ...), 32 at a
+/// time; returns their digests.
+pub async fn write_orphans(storage: &dyn Storage, count: usize) -> Vec<Digest> {
+    stream::iter(0..count)
+        .map(|n| async move { write_orphan(storage, format!("orphan {n}").as_bytes()).await })
+        .buffer_unordered(32)
+        .collect()
+        .await
+}
+
+/// How many of `blobs` are still in the blob store: a stat each, one at a
+/// time, so polling this leaves a GC working on the same server its share.
+pub async fn how_many_stored(storage: &dyn Storage, blobs: &[Digest]) -> usize {
+    let mut stored = 0;
+    for digest in blobs {
+        let path = layout::blob_data(digest);
+        match storage.stat(&path).await {
+            Ok(_) => stored += 1,
+            Err(e) if e.is_not_found() => {}
+            Err(e) => panic!("stat {path}: {e}"),
+        }
+    }
+    stored
+}
+
+/// Every object under `docker/` (all the registry stores) with its bytes.
+pub async fn snapshot(storage: &dyn Storage) -> BTreeMap<String, Vec<u8>> {
+    let mut objects = BTreeMap::new();
+    for path in super::objects_under(storage, "docker").await.into_keys() {
+        let bytes = storage
+            .get(&path)
+            .await
+            .unwrap_or_else(|e| panic!("get {path}: {e}"));
+        objects.insert(path, bytes.to_vec());
+    }
+    objects
+}
+
+/// Whether the maintenance lock object exists (live or expired).
+pub async fn lock_exists(storage: &dyn Storage) -> bool {
+    match storage.stat(&lock_path()).await {
+        Ok(_) => true,
+        Err(e) if e.is_not_found() => false,
+        Err(e) => panic!("stat {}: {e}", lock_path()),
+    }
 }
