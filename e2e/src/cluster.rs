@@ -40,6 +40,8 @@ pub enum Source {
         kubeconfig: PathBuf,
         /// Directories holding the matching `kubectl` and `helm`.
         bin_dirs: Vec<PathBuf>,
+        /// The real node's containerd socket, when the cluster has one.
+        containerd: Option<PathBuf>,
     },
 }
 
@@ -130,6 +132,18 @@ impl Cluster {
             return found;
         }
         PathBuf::from(name)
+    }
+
+    /// The real node's containerd socket: `CONTAINERD_ADDRESS` (what `e2e/cluster env` exports), or
+    /// what `e2e/cluster up` printed.
+    pub fn containerd_address(&self) -> Option<PathBuf> {
+        if let Some(address) = non_empty_env("CONTAINERD_ADDRESS") {
+            return Some(PathBuf::from(address));
+        }
+        match &self.shared.source {
+            Source::Local { containerd, .. } => containerd.clone(),
+            _ => None,
+        }
     }
 
     /// Create a uniquely named namespace for `test`; it is deleted when the handle is dropped.
@@ -238,6 +252,7 @@ async fn start_local() -> Result<(Config, Source)> {
     let source = Source::Local {
         kubeconfig,
         bin_dirs: exports.bin_dirs,
+        containerd: exports.containerd,
     };
     Ok((config, source))
 }
@@ -246,13 +261,16 @@ async fn start_local() -> Result<(Config, Source)> {
 struct Exports {
     kubeconfig: Option<PathBuf>,
     bin_dirs: Vec<PathBuf>,
+    containerd: Option<PathBuf>,
 }
 
 /// Parse the `export KUBECONFIG=...` and `export PATH=a:b:$PATH` lines `cluster up` prints.
 fn parse_exports(stdout: &str) -> Exports {
     let mut exports = Exports::default();
     for line in stdout.lines() {
-        if let Some(v) = line.trim().strip_prefix("export KUBECONFIG=") {
+        if let Some(v) = line.trim().strip_prefix("export CONTAINERD_ADDRESS=") {
+            exports.containerd = Some(PathBuf::from(v.trim_matches('"')));
+        } else if let Some(v) = line.trim().strip_prefix("export KUBECONFIG=") {
             exports.kubeconfig = Some(PathBuf::from(v.trim_matches('"')));
         } else if let Some(v) = line.trim().strip_prefix("export PATH=") {
             exports.bin_dirs = v
@@ -275,6 +293,11 @@ async fn load_kubeconfig(path: &Path) -> Result<Config> {
     Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .map_err(kubeconfig_err)
+}
+
+/// A client for the cluster of a kubeconfig file.
+pub(crate) async fn client_for(path: &Path) -> Result<Client> {
+    Ok(Client::try_from(load_kubeconfig(path).await?)?)
 }
 
 /// Check that the cluster answers `GET /version`.
@@ -301,7 +324,8 @@ mod tests {
     #[test]
     fn parses_script_exports() {
         let out = "export KUBECONFIG=/tmp/berth-cluster/kubeconfig\n\
-                   export PATH=/c/kube/1.35.4/bin:/c/helm/3.22.0/bin:$PATH\n";
+                   export PATH=/c/kube/1.35.4/bin:/c/helm/3.22.0/bin:$PATH\n\
+                   export CONTAINERD_ADDRESS=/tmp/berth-cluster/node/containerd.sock\n";
         assert_eq!(
             parse_exports(out),
             Exports {
@@ -310,6 +334,7 @@ mod tests {
                     PathBuf::from("/c/kube/1.35.4/bin"),
                     PathBuf::from("/c/helm/3.22.0/bin")
                 ],
+                containerd: Some(PathBuf::from("/tmp/berth-cluster/node/containerd.sock")),
             }
         );
         assert_eq!(parse_exports("noise\n"), Exports::default());

@@ -69,6 +69,10 @@ pub enum Error {
         source: kube::runtime::wait::Error,
     },
 
+    /// The real node could not be started or stopped.
+    #[error("node: {0}")]
+    Node(String),
+
     /// The object disappeared while we waited for a condition on it.
     #[error("{0} was deleted while waiting for it")]
     Gone(String),

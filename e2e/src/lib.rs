@@ -22,6 +22,7 @@
 pub mod cluster;
 pub mod error;
 pub mod namespace;
+pub mod node;
 pub mod wait;
 
 pub use cluster::{Cluster, Source};

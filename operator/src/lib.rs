@@ -5,3 +5,4 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod metrics;
+pub mod node_access;

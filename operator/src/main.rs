@@ -25,11 +25,12 @@ use operator::controller::{Context, run::run};
     about = "Reconciles berth.dev Registry resources"
 )]
 struct Args {
-    /// Registry image used when a Registry does not name one.
+    /// Registry image used when a Registry does not name one (default: the registry image of
+    /// this operator's version).
     #[arg(
         long,
         env = "BERTH_REGISTRY_IMAGE",
-        default_value = "ghcr.io/berth-dev/registry:0.1.0"
+        default_value = concat!("ghcr.io/berth-dev/registry:", env!("CARGO_PKG_VERSION"))
     )]
     registry_image: String,
     /// Watch only this namespace (default: all).
@@ -109,7 +110,8 @@ async fn main() -> anyhow::Result<()> {
                 image: args.registry_image.clone(),
             },
         )
-        .with_resync(std::time::Duration::from_secs(args.resync_seconds)),
+        .with_resync(std::time::Duration::from_secs(args.resync_seconds))
+        .with_node_access(operator::controller::node_access::Target::from_env()),
     );
     let ready = Arc::new(AtomicBool::new(false));
     let health = Health {

@@ -1,13 +1,14 @@
 //! Shared controller state: client, defaults, metrics, event recorder, and
 //! the small caches that keep steady-state reconciles free of writes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
+use super::node_access::Target;
 use super::validate::Defaults;
 use crate::metrics::Metrics;
 
@@ -24,6 +25,10 @@ pub struct Context {
     pub resync: Duration,
     pub metrics: Metrics,
     pub recorder: Recorder,
+    /// The node-access ConfigMap, when the chart installed the node agent.
+    pub node_access: Option<Target>,
+    /// Its `data` as last read or written (only the leader writes it).
+    pub(crate) node_access_data: tokio::sync::Mutex<Option<BTreeMap<String, String>>>,
     /// `metadata.generation` of each child after the operator last applied or
     /// verified it; a different generation later means someone else edited it.
     generations: Mutex<HashMap<String, i64>>,
@@ -53,6 +58,8 @@ impl Context {
             defaults,
             resync: Duration::from_secs(300),
             metrics: Metrics::default(),
+            node_access: None,
+            node_access_data: tokio::sync::Mutex::new(None),
             generations: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             discovered: Mutex::new(HashMap::new()),
@@ -62,6 +69,12 @@ impl Context {
     /// Sets the steady-state resync interval.
     pub fn with_resync(mut self, resync: Duration) -> Self {
         self.resync = resync;
+        self
+    }
+
+    /// Publishes Registries with node access into this ConfigMap.
+    pub fn with_node_access(mut self, target: Option<Target>) -> Self {
+        self.node_access = target;
         self
     }
 

@@ -5,6 +5,7 @@ pub mod build;
 pub mod context;
 pub mod dereference;
 pub mod model;
+pub mod node_access;
 pub mod observed;
 pub mod reconcile;
 pub mod run;

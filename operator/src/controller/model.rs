@@ -50,6 +50,8 @@ pub struct ValidatedRegistry {
     pub service_monitor: Option<ServiceMonitor>,
     pub network_policy: Option<Vec<NetworkPolicyPeer>>,
     pub log: Log,
+    /// Publish the Service address and CA for nodes (`spec.nodeAccess.enabled`).
+    pub node_access: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]

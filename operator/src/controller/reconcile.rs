@@ -22,6 +22,7 @@ use super::build::{self, Desired, endpoint, service_monitor, tls};
 use super::context::{Context, FIELD_MANAGER};
 use super::dereference::dereference;
 use super::model::{Storage, Tls, ValidatedRegistry};
+use super::node_access;
 use super::status::{Facts, Observations, Outcome, compute};
 use super::validate::validate;
 use crate::crd::{Registry, RegistryStatus, StorageStatus, TlsStatus};
@@ -98,8 +99,12 @@ async fn reconcile_registry(
                 // bcrypt and key generation are CPU work: keep them off the async workers.
                 tokio::task::spawn_blocking(move || build::build(&v, &o)).await??
             };
-            let (deployment, certificate_issued) =
-                apply_all(ctx, &validated, &built, &observed).await?;
+            let applied = apply_all(ctx, &validated, &built, &observed).await?;
+            let (deployment, certificate_issued) = (applied.deployment, applied.issued);
+            let want = validated.node_access.then(|| {
+                node_access::entry(&validated, &applied.service, built.ca.as_ref(), &observed)
+            });
+            let node_access = node_access::publish(ctx, namespace, name, want).await?;
             if certificate_issued {
                 publish(
                     ctx,
@@ -110,10 +115,9 @@ async fn reconcile_registry(
                 )
                 .await;
             }
-            (
-                Outcome::Rendered(Box::new(facts(&validated, &built))),
-                Some(deployment),
-            )
+            let mut facts = facts(&validated, &built);
+            facts.node_access = node_access;
+            (Outcome::Rendered(Box::new(facts)), Some(deployment))
         }
         Err(invalid) => {
             ctx.metrics.invalid_specs.inc();
@@ -172,17 +176,26 @@ fn facts(v: &ValidatedRegistry, built: &Desired) -> Facts {
                 .and_then(|secs| jiff::Timestamp::from_second(secs).ok())
                 .map(Time),
         },
+        node_access: None,
     }
 }
 
+/// What applying produced that later steps need.
+struct AppliedChildren {
+    deployment: Deployment,
+    /// The live Service (its cluster IP is published for nodes).
+    service: k8s_openapi::api::core::v1::Service,
+    /// Whether a new serving certificate was issued.
+    issued: bool,
+}
+
 /// Applies every child in dependency order and removes unwanted optional ones.
-/// Returns the live Deployment and whether a new serving certificate was issued.
 async fn apply_all(
     ctx: &Context,
     v: &ValidatedRegistry,
     d: &Desired,
     observed: &super::observed::Observed,
-) -> Result<(Deployment, bool)> {
+) -> Result<AppliedChildren> {
     let applier = Applier {
         ctx,
         namespace: &v.namespace,
@@ -224,7 +237,7 @@ async fn apply_all(
     if let Some(claim) = &d.claim {
         applier.apply(claim.clone()).await?;
     }
-    applier.apply(d.service.clone()).await?;
+    let (service, _) = applier.apply(d.service.clone()).await?;
     let (mut deployment, applied) = applier.apply(d.deployment.clone()).await?;
     if applied == Applied::Created
         && let Some(scaling) = &v.autoscaling
@@ -300,7 +313,11 @@ async fn apply_all(
         }
         None => {}
     }
-    Ok((deployment, issued))
+    Ok(AppliedChildren {
+        deployment,
+        service,
+        issued,
+    })
 }
 
 /// Writes status only when it changed.

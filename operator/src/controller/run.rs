@@ -1,6 +1,7 @@
 //! Wires the controller: the Registry watch, owned children, referenced
 //! Secrets, GC Jobs and retained claims, each mapped back to its Registry.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -12,6 +13,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::ListParams;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,8 +23,10 @@ use kube::{Api, Client, ResourceExt};
 use super::build::labels::{MANAGED_BY, REGISTRY_LABEL};
 use super::context::Context;
 use super::dereference::referenced_secret_names;
+use super::node_access;
 use super::{error_policy, reconcile};
 use crate::crd::Registry;
+use crate::node_access::entry_key;
 
 /// Where the controller watches: one namespace, or all.
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -83,6 +87,10 @@ pub async fn run(
     let controller = Controller::new(registries, Config::default().any_semantic())
         .with_config(ControllerConfig::default().concurrency(concurrency));
     let store = controller.store();
+    let pruning = ctx
+        .node_access
+        .is_some()
+        .then(|| tokio::spawn(prune_node_access(ctx.clone(), namespace.clone())));
     controller
         .owns(api::<Deployment>(&client, ns), managed())
         .owns(api::<Service>(&client, ns), managed())
@@ -114,4 +122,36 @@ pub async fn run(
             }
         })
         .await;
+    if let Some(task) = pruning {
+        task.abort();
+    }
+}
+
+/// Every 30 seconds, drops node-access entries whose Registry is gone or no longer asks for it
+/// (deleted Registries are never reconciled, so their entries need this sweep). Reads the
+/// Registries with one LIST per pass rather than from the controller's cache, which is never
+/// reported ready to other tasks.
+async fn prune_node_access(ctx: Arc<Context>, namespace: Option<String>) {
+    let registries: Api<DeserializeGuard<Registry>> = api(&ctx.client, namespace.as_deref());
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        let list = match registries.list(&ListParams::default()).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing Registries to prune node access failed");
+                continue;
+            }
+        };
+        let live: BTreeSet<String> = list
+            .items
+            .iter()
+            .filter_map(|guard| guard.0.as_ref().ok())
+            .filter(|r| r.metadata.deletion_timestamp.is_none())
+            .filter(|r| r.spec.node_access.as_ref().and_then(|n| n.enabled) == Some(true))
+            .map(|r| entry_key(&r.namespace().unwrap_or_default(), &r.name_any()))
+            .collect();
+        if let Err(e) = node_access::prune(&ctx, &live).await {
+            tracing::warn!(error = %e, "pruning node-access entries failed; retrying");
+        }
+    }
 }

@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::validate::Invalid;
 use crate::crd::{
-    CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, GcRun, GcStatus, Registry,
-    RegistryStatus, StorageStatus, TlsStatus,
+    CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, GcRun, GcStatus, NodeAccessStatus,
+    Registry, RegistryStatus, StorageStatus, TlsStatus,
 };
 
 /// What a successful render tells the status.
@@ -23,6 +23,7 @@ pub struct Facts {
     pub replicas_wanted: Option<i32>,
     pub storage: StorageStatus,
     pub tls: TlsStatus,
+    pub node_access: Option<NodeAccessStatus>,
 }
 
 /// The result of the render stages for status purposes.
@@ -278,6 +279,7 @@ pub fn compute(
             status.selector = Some(facts.selector.clone());
             status.storage = Some(facts.storage.clone());
             status.tls = Some(facts.tls.clone());
+            status.node_access = facts.node_access.clone();
             let progressing = if failed {
                 condition(
                     &previous.conditions,

@@ -207,6 +207,11 @@ pub fn validate(
             format: log.format.unwrap_or(LogFormat::Json),
             access_log: log.access_log.unwrap_or(true),
         },
+        node_access: spec
+            .node_access
+            .as_ref()
+            .and_then(|n| n.enabled)
+            .unwrap_or(false),
         name,
     })
 }

@@ -3,6 +3,7 @@
 
 mod auth;
 mod gc;
+mod node_access;
 mod schema;
 mod status;
 mod storage;
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 pub use auth::{AuthSpec, HtpasswdSpec, HtpasswdUser, SecretKeyRef};
 pub use gc::{GcMode, GcSpec, UploadPurgingSpec};
+pub use node_access::{NodeAccessSpec, NodeAccessStatus};
 pub use status::{
     CONDITION_DEGRADED, CONDITION_PROGRESSING, CONDITION_READY, GcRun, GcStatus, RegistryStatus,
     StorageStatus, TlsStatus,
@@ -65,6 +67,9 @@ pub use workload::{
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.autoscaling) || has(self.storage.s3) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
 ).message("autoscaling needs shared storage: s3, or a ReadWriteMany persistentVolume"))]
+#[x_kube(validation = kube::core::Rule::new(
+    "!has(self.nodeAccess) || !has(self.nodeAccess.enabled) || !self.nodeAccess.enabled || !has(self.tls) || !has(self.tls.mode) || self.tls.mode != 'Disabled'"
+).message("nodeAccess needs TLS: nodes only pull from a Registry over verified HTTPS"))]
 #[serde(rename_all = "camelCase")]
 pub struct RegistrySpec {
     /// Registry pods (default 1; 0 stops the registry but keeps its data).
@@ -142,6 +147,10 @@ pub struct RegistrySpec {
     /// Registry logging.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogSpec>,
+
+    /// Let nodes pull from this Registry by its in-cluster name, TLS verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_access: Option<NodeAccessSpec>,
 }
 
 #[cfg(test)]

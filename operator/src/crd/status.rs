@@ -43,6 +43,9 @@ pub struct RegistryStatus {
     pub tls: Option<TlsStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc: Option<GcStatus>,
+    /// What nodes were told (with `spec.nodeAccess.enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_access: Option<super::NodeAccessStatus>,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]

@@ -1,0 +1,653 @@
+//! The main use, for real, on the local cluster's real node: `helm install` of the chart with the
+//! images `scripts/images` built (the operator runs as a pod, leader election on), a Registry
+//! with htpasswd users, operator-made TLS, a PVC and node access in a namespace enforcing the
+//! `restricted` Pod Security level; a push from the host through `kubectl port-forward` trusting
+//! the CA the operator publishes; a pod whose image is `<status.endpoint>/...` pulled with an
+//! imagePullSecret and TLS verified; the GC CronJob run as a Job; a password rotation without a
+//! restart; deletion and `helm uninstall` leaving only the retained PVC.
+//!
+//! Needs the real node (`e2e/cluster up`) and the images: `scripts/test` runs it with
+//! `cargo test -p operator --test in_cluster -- --ignored --nocapture` and prints the timings.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{eventually, install_crd};
+use e2e::Cluster;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRole;
+use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use operator::crd::Registry;
+
+const REGISTRY: &str = "main";
+const REAL_NODE: &str = "berth-node-0";
+const WAIT: Duration = Duration::from_secs(180);
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs a command; `Err` carries its output.
+fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
+    let out = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!("{} {args:?}: {text}", program.display()))
+    }
+}
+
+fn must(program: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    run(program, args, env).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A Helm release uninstalled when the test ends, also when it fails (its cluster-scoped roles
+/// would outlive the test namespaces).
+struct Release {
+    helm: PathBuf,
+    kubeconfig: String,
+    name: String,
+    namespace: String,
+    installed: bool,
+}
+
+impl Release {
+    fn uninstall(&mut self) {
+        let ns = self.namespace.clone();
+        let args = [
+            "uninstall",
+            &self.name,
+            "--kubeconfig",
+            &self.kubeconfig,
+            "--namespace",
+            &ns,
+            "--wait",
+        ];
+        must(&self.helm, &args, &[]);
+        self.installed = false;
+    }
+}
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        if self.installed {
+            let ns = self.namespace.clone();
+            let args = [
+                "uninstall",
+                &self.name,
+                "--kubeconfig",
+                &self.kubeconfig,
+                "--namespace",
+                &ns,
+            ];
+            let _ = run(&self.helm, &args, &[]);
+        }
+    }
+}
+
+/// `kubectl port-forward` to the Registry's Service on a free local port.
+struct PortForward {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for PortForward {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn port_forward(kubectl: &Path, kubeconfig: &str, namespace: &str) -> PortForward {
+    use std::io::BufRead as _;
+    let mut child = Command::new(kubectl)
+        .args([
+            "--kubeconfig",
+            kubeconfig,
+            "-n",
+            namespace,
+            "port-forward",
+            &format!("svc/{REGISTRY}"),
+            ":5000",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl port-forward");
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut line).unwrap();
+    // Keep draining: kubectl prints a line per connection and dies on a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    // "Forwarding from 127.0.0.1:41234 -> 5000"
+    let port = line
+        .split_once("127.0.0.1:")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected port-forward output {line:?}"));
+    PortForward { child, port }
+}
+
+async fn namespace_labels(
+    client: &Client,
+    name: &str,
+    labels: serde_json::Value,
+    annotations: serde_json::Value,
+) {
+    let patch = serde_json::json!({"metadata": {"labels": labels, "annotations": annotations}});
+    Api::<Namespace>::all(client.clone())
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+fn secret(name: &str, type_: &str, data: BTreeMap<String, String>) -> Secret {
+    let mut s: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}, "type": type_,
+    }))
+    .unwrap();
+    s.data = Some(
+        data.into_iter()
+            .map(|(k, v)| (k, ByteString(v.into_bytes())))
+            .collect(),
+    );
+    s
+}
+
+fn pull_secret(host: &str, user: &str, password: &str) -> Secret {
+    let config = serde_json::json!({"auths": {host: {"username": user, "password": password}}});
+    secret(
+        "pull",
+        "kubernetes.io/dockerconfigjson",
+        BTreeMap::from([(".dockerconfigjson".into(), config.to_string())]),
+    )
+}
+
+/// A restricted-compliant pod running `image` once.
+fn probe_pod(name: &str, image: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "imagePullSecrets": [{"name": "pull"}],
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "probe", "image": image, "imagePullPolicy": "Always",
+                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                                    "capabilities": {"drop": ["ALL"]}},
+            }],
+        }
+    }))
+    .unwrap()
+}
+
+/// Creates a pod and waits until it Succeeded on the real node; returns its log.
+async fn run_pod(pods: &Api<Pod>, pod: Pod) -> String {
+    let name = pod.name_any();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let done = eventually(&format!("pod {name} to succeed"), WAIT, || async {
+        let p = pods.get(&name).await.ok()?;
+        let phase = p.status.as_ref()?.phase.clone()?;
+        assert_ne!(phase, "Failed", "pod {name} failed: {:?}", p.status);
+        (phase == "Succeeded").then_some(p)
+    })
+    .await;
+    assert_eq!(done.spec.unwrap().node_name.as_deref(), Some(REAL_NODE));
+    pods.logs(&name, &LogParams::default()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real node and the images: scripts/test runs it (in-cluster phase)"]
+async fn helm_install_push_pull_gc_rotate_uninstall() {
+    e2e::init_tracing();
+    let cluster = Cluster::shared().await.expect("a cluster (e2e/cluster up)");
+    let client = cluster.client();
+    let ready = Api::<Node>::all(client.clone())
+        .get_opt(REAL_NODE)
+        .await
+        .unwrap()
+        .and_then(|n| n.status?.conditions)
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(
+        ready,
+        "this test needs the local cluster's real node {REAL_NODE} (e2e/cluster up)"
+    );
+    install_crd(&cluster).await;
+    let (kubectl, helm) = (cluster.tool("kubectl"), cluster.tool("helm"));
+    let kubeconfig = cluster.kubeconfig_path().unwrap().display().to_string();
+    let images = repo().join("scripts/images");
+    // Cluster-scoped objects carry the release name: unique per run (the chart test installs "berth").
+    let release = format!("berth-{}", e2e::random_suffix(5));
+    let version = env!("CARGO_PKG_VERSION");
+
+    // The images, built without a daemon and loaded into the node's containerd.
+    let containerd = cluster
+        .containerd_address()
+        .expect("CONTAINERD_ADDRESS of the real node")
+        .display()
+        .to_string();
+    let env = [("CONTAINERD_ADDRESS", containerd.as_str())];
+    // (Built before the test: `scripts/images build`, which scripts/test runs; building from
+    // inside cargo would wait on cargo's own build lock.)
+    must(&images, &["load", "registry", "operator"], &env);
+    let work = tempfile::tempdir().unwrap();
+    let probe = work.path().join("probe.tar");
+    let stale = work.path().join("stale.tar");
+    must(&images, &["probe", probe.to_str().unwrap(), "1"], &env);
+    must(&images, &["probe", stale.to_str().unwrap(), "stale"], &env);
+
+    // Two namespaces: the release's, and the Registry's (restricted, sent to the real node).
+    let release_ns = cluster.namespace("in-cluster-system").await.unwrap();
+    let ns = cluster.namespace("in-cluster").await.unwrap();
+    let toleration =
+        r#"[{"key":"berth.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#;
+    namespace_labels(
+        &client,
+        ns.name(),
+        serde_json::json!({"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "latest"}),
+        serde_json::json!({"scheduler.alpha.kubernetes.io/node-selector": "berth.dev/node=real",
+                           "scheduler.alpha.kubernetes.io/defaultTolerations": toleration}),
+    )
+    .await;
+    let secrets: Api<Secret> = ns.api();
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "ci-password",
+                "Opaque",
+                BTreeMap::from([("password".into(), "first-pass".into())]),
+            ),
+        )
+        .await
+        .unwrap();
+
+    // helm install + the Registry: the clock starts.
+    let started = Instant::now();
+    must(
+        &helm,
+        &[
+            "install",
+            &release,
+            repo().join("charts/berth-operator").to_str().unwrap(),
+            "--kubeconfig",
+            &kubeconfig,
+            "--namespace",
+            release_ns.name(),
+            "--set",
+            "image.repository=berth/operator",
+            "--set",
+            &format!("image.tag={version}"),
+            "--set",
+            "registryImage.repository=berth/registry",
+            "--set",
+            &format!("registryImage.tag={version}"),
+            "--set",
+            "replicaCount=1",
+            "--set",
+            &format!("watchNamespace={}", ns.name()),
+            "--set",
+            "crds.enabled=false",
+            "--set",
+            "nodeAccess.enabled=true",
+            "--set",
+            "logFormat=text",
+            "--set-json",
+            r#"nodeSelector={"berth.dev/node":"real"}"#,
+            "--set-json",
+            &format!("tolerations={toleration}"),
+        ],
+        &[],
+    );
+    let mut helm_release = Release {
+        helm: helm.clone(),
+        kubeconfig: kubeconfig.clone(),
+        name: release.clone(),
+        namespace: release_ns.name().to_owned(),
+        installed: true,
+    };
+    let registry: Registry = serde_yaml::from_str(&format!(
+        "apiVersion: berth.dev/v1alpha1\nkind: Registry\nmetadata: {{name: {REGISTRY}}}\nspec:\n  \
+         storage: {{persistentVolume: {{size: 1Gi}}}}\n  \
+         auth: {{htpasswd: {{users: [{{name: ci, passwordSecretRef: {{name: ci-password, key: password}}}}]}}}}\n  \
+         gc: {{deleteUntagged: true}}\n  nodeAccess: {{enabled: true}}\n"
+    ))
+    .unwrap();
+    let registries: Api<Registry> = ns.api();
+    registries
+        .create(&PostParams::default(), &registry)
+        .await
+        .unwrap();
+
+    let ready = eventually("the Registry to be Ready", WAIT, || async {
+        let r = registries.get(REGISTRY).await.ok()?;
+        common::condition(&r, "Ready").filter(|c| c.status == "True")?;
+        Some(r)
+    })
+    .await;
+    let status = ready.status.clone().unwrap();
+    let endpoint = status.endpoint.clone().unwrap();
+    let host = endpoint.trim_start_matches("https://").to_owned();
+    assert_eq!(host, format!("{REGISTRY}.{}.svc:5000", ns.name()));
+
+    // Push from the host through port-forward, trusting the CA the operator publishes.
+    let ca_secret = secrets
+        .get(
+            status
+                .tls
+                .as_ref()
+                .unwrap()
+                .ca_secret_name
+                .as_ref()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let certs = work.path().join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    std::fs::write(certs.join("ca.crt"), &ca_secret.data.unwrap()["ca.crt"].0).unwrap();
+    let forward = port_forward(&kubectl, &kubeconfig, ns.name());
+    let local = format!("127.0.0.1:{}", forward.port);
+    let skopeo = PathBuf::from("skopeo");
+    let certs_arg = format!("--dest-cert-dir={}", certs.display());
+    let push = |archive: &Path, tag: &str, password: &str| {
+        run(
+            &skopeo,
+            &[
+                "copy",
+                "--quiet",
+                &certs_arg,
+                &format!("--dest-creds=ci:{password}"),
+                &format!("oci-archive:{}", archive.display()),
+                &format!("docker://{local}/e2e/probe:{tag}"),
+            ],
+            &[],
+        )
+    };
+    retry("the first push", Duration::from_secs(60), || {
+        push(&probe, "1", "first-pass")
+    })
+    .await;
+    let to_push = started.elapsed();
+    tracing::info!(
+        "helm install + kubectl apply -> first push: {:.1}s",
+        to_push.as_secs_f64()
+    );
+
+    // A pod on the real node pulls <status.endpoint>/e2e/probe:1 with the pull secret, TLS verified.
+    let pods: Api<Pod> = ns.api();
+    secrets
+        .create(
+            &PostParams::default(),
+            &pull_secret(&host, "ci", "first-pass"),
+        )
+        .await
+        .unwrap();
+    let log = run_pod(&pods, probe_pod("pull-1", &format!("{host}/e2e/probe:1"))).await;
+    let to_pull = started.elapsed();
+    assert!(
+        log.contains(version),
+        "the probe prints the registry version: {log:?}"
+    );
+    tracing::info!(
+        "helm install + kubectl apply -> in-cluster pod pulled and ran: {:.1}s",
+        to_pull.as_secs_f64()
+    );
+    let registry_pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=registry"))
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .expect("the registry pod");
+    assert_eq!(
+        registry_pod.spec.as_ref().unwrap().node_name.as_deref(),
+        Some(REAL_NODE)
+    );
+
+    // Garbage collection for real: an image pushed and deleted leaves blobs to sweep.
+    push(&stale, "stale", "first-pass").unwrap();
+    must(
+        &skopeo,
+        &[
+            "delete",
+            &format!("--cert-dir={}", certs.display()),
+            "--creds=ci:first-pass",
+            &format!("docker://{local}/e2e/probe:stale"),
+        ],
+        &[],
+    );
+    let cronjob: CronJob = ns.api().get(&format!("{REGISTRY}-gc")).await.unwrap();
+    let template = cronjob.spec.unwrap().job_template;
+    let mut job: Job = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "gc-now", "annotations": {"cronjob.kubernetes.io/instantiate": "manual"}},
+    }))
+    .unwrap();
+    job.metadata.labels = template.metadata.and_then(|m| m.labels);
+    job.spec = template.spec;
+    let jobs: Api<Job> = ns.api();
+    jobs.create(&PostParams::default(), &job).await.unwrap();
+    let gc = eventually("status.gc to report the manual GC run", WAIT, || async {
+        let r = registries.get(REGISTRY).await.ok()?;
+        let run = r.status?.gc?.last_run?;
+        (run.job_name == "gc-now").then_some(run)
+    })
+    .await;
+    assert!(gc.succeeded, "GC failed: {gc:?}");
+    assert!(
+        gc.blobs_deleted.unwrap_or(0) >= 1,
+        "GC swept the deleted image's blobs: {gc:?}"
+    );
+    let gc_pod = pods
+        .list(&ListParams::default().labels("job-name=gc-now"))
+        .await
+        .unwrap()
+        .items
+        .pop()
+        .unwrap();
+    assert_eq!(gc_pod.spec.unwrap().node_name.as_deref(), Some(REAL_NODE));
+    tracing::info!("GC Job ran on {REAL_NODE}: {gc:?}");
+    // The kept image still pulls after GC, from the registry (the node's copy is removed first).
+    must(
+        Path::new("ctr"),
+        &[
+            "--address",
+            &containerd,
+            "-n",
+            "k8s.io",
+            "images",
+            "rm",
+            "--sync",
+            &format!("{host}/e2e/probe:1"),
+        ],
+        &[],
+    );
+    run_pod(
+        &pods,
+        probe_pod("pull-after-gc", &format!("{host}/e2e/probe:1")),
+    )
+    .await;
+
+    // Password rotation reaches the running registry without a restart.
+    let before = (registry_pod.uid(), restarts(&registry_pod));
+    let patch = serde_json::json!({"stringData": {"password": "second-pass"}});
+    secrets
+        .patch(
+            "ci-password",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    let inspect = |password: &str| {
+        run(
+            &skopeo,
+            &[
+                "inspect",
+                "--raw",
+                &format!("--cert-dir={}", certs.display()),
+                &format!("--creds=ci:{password}"),
+                &format!("docker://{local}/e2e/probe:1"),
+            ],
+            &[],
+        )
+    };
+    let rotated = Instant::now();
+    retry("the new password to work", WAIT, || inspect("second-pass")).await;
+    tracing::info!(
+        "password rotation effective after {:.1}s",
+        rotated.elapsed().as_secs_f64()
+    );
+    assert!(
+        inspect("first-pass").is_err(),
+        "the old password no longer works"
+    );
+    secrets
+        .delete("pull", &DeleteParams::default())
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &pull_secret(&host, "ci", "second-pass"),
+        )
+        .await
+        .unwrap();
+    run_pod(
+        &pods,
+        probe_pod("pull-rotated", &format!("{host}/e2e/probe:1")),
+    )
+    .await;
+    let after = pods.get(&registry_pod.name_any()).await.unwrap();
+    assert_eq!(
+        (after.uid(), restarts(&after)),
+        before,
+        "the registry pod was not restarted"
+    );
+    drop(forward);
+
+    // Deleting the Registry and uninstalling the chart leaves only the retained claim.
+    registries
+        .delete(REGISTRY, &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let hosts_file = Path::new(&containerd).with_file_name("etc/hosts");
+    eventually("the node to forget the Registry", WAIT, || async {
+        let gone = registries.get_opt(REGISTRY).await.ok()?.is_none()
+            && !std::fs::read_to_string(&hosts_file)
+                .ok()?
+                .contains(&host.replace(":5000", ""));
+        gone.then_some(())
+    })
+    .await;
+    helm_release.uninstall();
+    for p in ["pull-1", "pull-after-gc", "pull-rotated"] {
+        pods.delete(p, &DeleteParams::default()).await.unwrap();
+    }
+    jobs.delete("gc-now", &DeleteParams::background())
+        .await
+        .ok();
+    for s in ["pull", "ci-password"] {
+        secrets.delete(s, &DeleteParams::default()).await.unwrap();
+    }
+    eventually("only the retained claim to be left", WAIT, || async {
+        let left = leftovers(&client, ns.name()).await;
+        let system = leftovers(&client, release_ns.name()).await;
+        tracing::debug!(?left, ?system, "left over");
+        (left == [format!("PersistentVolumeClaim/{REGISTRY}-data")] && system.is_empty())
+            .then_some(())
+    })
+    .await;
+    let roles: Api<ClusterRole> = Api::all(client.clone());
+    let view = format!("{release}-berth-operator-registries-view");
+    assert!(
+        roles.get_opt(&view).await.unwrap().is_none(),
+        "{view} is gone"
+    );
+    ns.cleanup().await.ok();
+    release_ns.cleanup().await.ok();
+    tracing::info!(
+        "timings: first push {:.1}s, in-cluster pull {:.1}s after helm install + kubectl apply",
+        to_push.as_secs_f64(),
+        to_pull.as_secs_f64()
+    );
+}
+
+/// Retries `f` until it succeeds; fails with its last error after `timeout`.
+async fn retry<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(value) => return value,
+            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+fn restarts(pod: &Pod) -> i32 {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .map(|c| c.iter().map(|c| c.restart_count).sum())
+        .unwrap_or(0)
+}
+
+/// `Kind/name` of every object of one kind in a namespace.
+async fn names<K>(client: &Client, ns: &str) -> Vec<String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let kind = K::kind(&K::DynamicType::default()).to_string();
+    Api::<K>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .map(|l| {
+            l.items
+                .iter()
+                .map(|o| format!("{kind}/{}", o.name_any()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Objects a namespace still holds besides what Kubernetes puts in every namespace.
+async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
+    let mut left = Vec::new();
+    left.extend(names::<Deployment>(client, ns).await);
+    left.extend(names::<DaemonSet>(client, ns).await);
+    left.extend(names::<Pod>(client, ns).await);
+    left.extend(names::<Secret>(client, ns).await);
+    left.extend(names::<CronJob>(client, ns).await);
+    left.extend(names::<PersistentVolumeClaim>(client, ns).await);
+    left.extend(
+        names::<ConfigMap>(client, ns)
+            .await
+            .into_iter()
+            .filter(|n| n != "ConfigMap/kube-root-ca.crt"),
+    );
+    left
+}
