@@ -19,7 +19,7 @@ use reqwest::Client;
 use serde_json::json;
 
 use report::{Row, Summary, table};
-use servers::{Binaries, Kind, Server};
+use servers::{Binaries, Kind, S3Target, Server};
 
 #[derive(Debug, Parser)]
 #[command(about = "Compare Berth's registry with Debian's docker-registry")]
@@ -46,9 +46,23 @@ struct Args {
     berth_bin: PathBuf,
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     distribution_bin: PathBuf,
+    /// Where both registries store: a temp directory each, or each its own
+    /// prefix in the SeaweedFS test bucket (`scripts/s3-servers`).
+    #[arg(long, value_enum, default_value_t = StorageKind::Filesystem)]
+    storage: StorageKind,
+    /// Also push one single-layer image of this many MiB, streamed in one
+    /// PATCH, to a fresh process of each, and report its time and peak RSS.
+    #[arg(long, default_value_t = 0)]
+    big_layer_mib: u64,
     /// Write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StorageKind {
+    Filesystem,
+    S3,
 }
 
 /// Measurements for one server.
@@ -59,10 +73,37 @@ struct Measured {
     push: Summary,
     pull: Summary,
     auth: Option<Summary>,
+    big: Option<BigLayer>,
+}
+
+/// The streamed big-layer push, on a fresh process.
+#[derive(Debug)]
+struct BigLayer {
+    mib_per_s: f64,
+    seconds: f64,
+    peak_rss_mib: f64,
 }
 
 const BENCH_USER: &str = "bench";
 const BENCH_PASSWORD: &str = "bench-password";
+
+async fn measure_big_layer(
+    kind: Kind,
+    binaries: &Binaries,
+    s3: Option<&S3Target>,
+    mib: u64,
+) -> anyhow::Result<BigLayer> {
+    let server = Server::start(kind, binaries, "", s3).await?;
+    let client = Client::new();
+    let started = std::time::Instant::now();
+    workload::push_streamed(&client, &server.url, "bench/big", mib * 1024 * 1024).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(BigLayer {
+        mib_per_s: mib as f64 / seconds,
+        seconds,
+        peak_rss_mib: server.peak_rss_kib() as f64 / 1024.0,
+    })
+}
 
 async fn measure(
     kind: Kind,
@@ -70,6 +111,7 @@ async fn measure(
     args: &Args,
     images: &[workload::Image],
     htpasswd: Option<&str>,
+    s3: Option<&S3Target>,
 ) -> anyhow::Result<Measured> {
     let extra = match htpasswd {
         Some(line) => {
@@ -83,7 +125,7 @@ async fn measure(
         }
         None => String::new(),
     };
-    let server = Server::start(kind, binaries, &extra).await?;
+    let server = Server::start(kind, binaries, &extra, s3).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss_mib = server.rss_kib() as f64 / 1024.0;
 
@@ -134,12 +176,20 @@ async fn measure(
     } else {
         None
     };
+    let peak_rss_mib = server.peak_rss_kib() as f64 / 1024.0;
+    drop(server);
+    let big = if args.big_layer_mib > 0 {
+        Some(measure_big_layer(kind, binaries, s3, args.big_layer_mib).await?)
+    } else {
+        None
+    };
     Ok(Measured {
         idle_rss_mib,
-        peak_rss_mib: server.peak_rss_kib() as f64 / 1024.0,
+        peak_rss_mib,
         push: Summary::of(&push),
         pull: Summary::of(&pull),
         auth,
+        big,
     })
 }
 
@@ -186,6 +236,23 @@ fn rows(berth: &Measured, distribution: &Measured) -> Vec<Row> {
             distribution.peak_rss_mib,
         ),
     ];
+    if let (Some(b), Some(d)) = (&berth.big, &distribution.big) {
+        rows.push(Row::higher_is_better(
+            "big layer push (MiB/s)",
+            b.mib_per_s,
+            d.mib_per_s,
+        ));
+        rows.push(Row::lower_is_better(
+            "big layer push (s)",
+            b.seconds,
+            d.seconds,
+        ));
+        rows.push(Row::lower_is_better(
+            "peak RSS during big layer push (MiB)",
+            b.peak_rss_mib,
+            d.peak_rss_mib,
+        ));
+    }
     if let (Some(b), Some(d)) = (&berth.auth, &distribution.auth) {
         rows.push(Row::higher_is_better(
             "auth'd requests/s",
@@ -211,8 +278,12 @@ async fn main() -> anyhow::Result<()> {
             bin.display()
         );
     }
+    let s3 = match args.storage {
+        StorageKind::Filesystem => None,
+        StorageKind::S3 => Some(S3Target::seaweedfs()?),
+    };
     println!(
-        "workload: {} images x {} MiB ({} layers), {} concurrent clients{}",
+        "workload: {} images x {} MiB ({} layers), {} concurrent clients{}{}, storage: {}",
         args.images,
         args.size_mib,
         args.layers,
@@ -221,7 +292,16 @@ async fn main() -> anyhow::Result<()> {
             ", plus authenticated requests"
         } else {
             ""
-        }
+        },
+        if args.big_layer_mib > 0 {
+            format!(", plus one {} MiB layer streamed", args.big_layer_mib)
+        } else {
+            String::new()
+        },
+        s3.as_ref().map_or_else(
+            || "filesystem".to_owned(),
+            |t| format!("s3 ({})", t.endpoint)
+        ),
     );
     let images = workload::generate(args.images, args.size_mib * 1024 * 1024, args.layers);
     let htpasswd = if args.auth {
@@ -239,9 +319,18 @@ async fn main() -> anyhow::Result<()> {
         &args,
         &images,
         htpasswd.as_deref(),
+        s3.as_ref(),
     )
     .await?;
-    let berth = measure(Kind::Berth, &binaries, &args, &images, htpasswd.as_deref()).await?;
+    let berth = measure(
+        Kind::Berth,
+        &binaries,
+        &args,
+        &images,
+        htpasswd.as_deref(),
+        s3.as_ref(),
+    )
+    .await?;
     for (name, m) in [("berth", &berth), ("distribution", &distribution)] {
         let errors = m.push.errors + m.pull.errors + m.auth.as_ref().map_or(0, |a| a.errors);
         anyhow::ensure!(errors == 0, "{name}: {errors} operations failed");
@@ -251,7 +340,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let value = json!({
             "images": args.images, "size_mib": args.size_mib, "layers": args.layers,
-            "concurrency": args.concurrency, "rows": rows,
+            "concurrency": args.concurrency, "storage": format!("{:?}", args.storage),
+            "big_layer_mib": args.big_layer_mib, "rows": rows,
         });
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)?;
     }

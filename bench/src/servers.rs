@@ -1,5 +1,6 @@
 //! Starts the registries under test as child processes on loopback, each on
-//! its own temp storage, and reads their memory use from /proc.
+//! its own temp storage (a directory, or its own prefix of one S3 bucket),
+//! and reads their memory use from /proc.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -31,6 +32,59 @@ pub struct Server {
     _dir: tempfile::TempDir,
 }
 
+/// An S3 bucket both implementations store in (each under its own prefix).
+#[derive(Debug, Clone)]
+pub struct S3Target {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Target {
+    /// Starts (or finds) the SeaweedFS test server through `scripts/s3-servers`.
+    pub fn seaweedfs() -> anyhow::Result<Self> {
+        let output = Command::new("scripts/s3-servers")
+            .args(["start", "seaweedfs"])
+            .output()
+            .context("running scripts/s3-servers (run from the repository root)")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "scripts/s3-servers start seaweedfs failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        let var = |name: &str| -> anyhow::Result<String> {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("export "))
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .map(str::to_owned)
+                .with_context(|| format!("scripts/s3-servers printed no {name}"))
+        };
+        Ok(S3Target {
+            endpoint: var("S3_ENDPOINT")?,
+            region: var("S3_REGION")?,
+            bucket: var("S3_BUCKET")?,
+            access_key: var("AWS_ACCESS_KEY_ID")?,
+            secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+        })
+    }
+
+    /// The `storage:` driver section for `kind` under `prefix`: distribution
+    /// 2.8 implies path style from `regionendpoint` and knows no `forcepathstyle`.
+    fn storage_yaml(&self, kind: Kind, prefix: &str) -> String {
+        let path_style = match kind {
+            Kind::Berth => "    forcepathstyle: true\n",
+            Kind::Distribution => "    v4auth: true\n",
+        };
+        format!(
+            "  s3:\n    bucket: {}\n    region: {}\n    regionendpoint: {}\n    accesskey: {}\n    secretkey: {}\n    secure: false\n    rootdirectory: /{prefix}\n{path_style}  redirect:\n    disable: true\n",
+            self.bucket, self.region, self.endpoint, self.access_key, self.secret_key
+        )
+    }
+}
+
 /// Where each implementation's binary is.
 #[derive(Debug, Clone)]
 pub struct Binaries {
@@ -45,18 +99,33 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl Server {
-    /// Starts `kind` with the shared config plus `extra` YAML (e.g. an auth section).
-    pub async fn start(kind: Kind, binaries: &Binaries, extra: &str) -> anyhow::Result<Self> {
+    /// Starts `kind` with the shared config plus `extra` YAML (e.g. an auth
+    /// section), storing on `s3` when given, else in a temp directory.
+    pub async fn start(
+        kind: Kind,
+        binaries: &Binaries,
+        extra: &str,
+        s3: Option<&S3Target>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("registry-bench-")
             .tempdir()?;
         let port = free_port()?;
         let config = dir.path().join("config.yml");
+        let storage = match s3 {
+            Some(s3) => {
+                let name = dir.path().file_name().unwrap_or_default().to_string_lossy();
+                s3.storage_yaml(kind, &format!("bench/{}-{name}", kind.name()))
+            }
+            None => format!(
+                "  filesystem:\n    rootdirectory: {}\n",
+                dir.path().join("storage").display()
+            ),
+        };
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
-                dir.path().join("storage").display()
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n{storage}  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}"
             ),
         )?;
         let binary = match kind {
@@ -66,6 +135,8 @@ impl Server {
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config)
+            // distribution's s3 driver refuses to start with a custom CA bundle set.
+            .env_remove("AWS_CA_BUNDLE")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -111,6 +111,75 @@ fn absolute(base: &str, location: &str) -> String {
     }
 }
 
+/// Deterministic pseudo-random bytes, `size` of them in 1 MiB chunks, so a
+/// huge layer can be hashed and then streamed without being held in memory.
+fn generated(size: u64, seed: u64) -> impl futures_util::Stream<Item = std::io::Result<Bytes>> {
+    const CHUNK: u64 = 1024 * 1024;
+    futures_util::stream::iter((0..size.div_ceil(CHUNK)).map(move |i| {
+        let len = CHUNK.min(size - i * CHUNK) as usize;
+        let mut x = seed ^ (i + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let chunk: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        Ok(Bytes::from(chunk))
+    }))
+}
+
+/// Pushes a single-layer image whose layer (`size` bytes) is streamed in
+/// one PATCH, as docker pushes a big layer; returns the layer's size.
+pub async fn push_streamed(
+    client: &Client,
+    url: &str,
+    repo: &str,
+    size: u64,
+) -> anyhow::Result<u64> {
+    let mut hasher = Algorithm::Sha256.hasher();
+    let mut chunks = std::pin::pin!(generated(size, 7));
+    while let Some(chunk) = chunks.next().await {
+        hasher.update(&chunk?);
+    }
+    let digest = hasher.finish();
+    let start = client
+        .post(format!("{url}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let location = absolute(url, start.headers()["location"].to_str()?);
+    let patched = client
+        .patch(&location)
+        .header("content-type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(generated(size, 7)))
+        .send()
+        .await?
+        .error_for_status()?;
+    let location = absolute(url, patched.headers()["location"].to_str()?);
+    let separator = if location.contains('?') { '&' } else { '?' };
+    client
+        .put(format!("{location}{separator}digest={digest}"))
+        .send()
+        .await?
+        .error_for_status()?;
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
+    let config_digest = Algorithm::Sha256.digest_of(&config);
+    let image = Image {
+        repo: repo.to_owned(),
+        blobs: vec![(config_digest.clone(), config.clone())],
+        manifest: serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest.to_string(), "size": size}],
+        }))?
+        .into(),
+    };
+    push(client, url, &image).await?;
+    Ok(size)
+}
+
 /// Pulls one image (manifest, then every blob); returns bytes received.
 pub async fn pull(client: &Client, url: &str, image: &Image) -> anyhow::Result<u64> {
     let manifest = client

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::{
@@ -36,6 +36,57 @@ use crate::storage::{AppendSource, AppendState, StorageError, StorageResult};
 const LEASE: Duration = Duration::from_secs(120);
 /// S3 numbers parts 1..=10000.
 const MAX_PARTS: usize = 10_000;
+
+/// Bytes collected for the next part, as the chunks they arrived in (split
+/// at part boundaries without copying): a part costs exactly its own bytes,
+/// in allocations the size of network reads, which the allocator hands back
+/// once the part is uploaded (one contiguous buffer per part would not be).
+struct PartBuffer {
+    chunks: Vec<Bytes>,
+    len: usize,
+    part_size: usize,
+}
+
+impl PartBuffer {
+    fn new(part_size: usize) -> Self {
+        PartBuffer {
+            chunks: Vec::new(),
+            len: 0,
+            part_size,
+        }
+    }
+
+    /// Takes as much of `bytes` as fits in the current part; returns the rest.
+    fn fill(&mut self, mut bytes: Bytes) -> Bytes {
+        let room = self.part_size - self.len;
+        let now = bytes.split_to(room.min(bytes.len()));
+        self.len += now.len();
+        if !now.is_empty() {
+            self.chunks.push(now);
+        }
+        bytes
+    }
+
+    /// A complete part, if one is ready.
+    fn take_full(&mut self) -> Option<PutPayload> {
+        (self.len == self.part_size).then(|| {
+            self.len = 0;
+            std::mem::take(&mut self.chunks).into_iter().collect()
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn into_payload(self) -> PutPayload {
+        self.chunks.into_iter().collect()
+    }
+}
 
 /// The state object of an appendable object.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -190,13 +241,13 @@ impl S3Storage {
         });
         let mut version = self.store_record(path, &record, version).await?;
 
-        let mut buffer = BytesMut::new();
+        let chunk_size = usize::try_from(self.settings().chunk_size).unwrap_or(usize::MAX);
+        let mut buffer = PartBuffer::new(chunk_size);
         let old_tail = record.tail.take();
         if let Some(tail) = &old_tail {
             let bytes = self.get_object(&tail_path(path, &tail.name)).await?;
-            buffer.extend_from_slice(&bytes);
+            buffer.fill(bytes);
         }
-        let chunk_size = usize::try_from(self.settings().chunk_size).unwrap_or(usize::MAX);
         let mut in_flight: Option<JoinHandle<StorageResult<Part>>> = None;
         let mut received = 0u64;
         let mut source_error = None;
@@ -210,9 +261,12 @@ impl S3Storage {
                     }
                 };
                 received += chunk.len() as u64;
-                buffer.extend_from_slice(&chunk);
-                while buffer.len() >= chunk_size {
-                    let part = buffer.split_to(chunk_size).freeze();
+                let mut rest = chunk;
+                while !rest.is_empty() {
+                    rest = buffer.fill(rest);
+                    let Some(part) = buffer.take_full() else {
+                        continue;
+                    };
                     if let Some(previous) = in_flight.take() {
                         record.parts.push(join(path, previous).await?);
                     }
@@ -260,7 +314,7 @@ impl S3Storage {
         } else {
             let name = format!("tail-{}", uuid::Uuid::new_v4().simple());
             let size = buffer.len() as u64;
-            self.put_object(&tail_path(path, &name), buffer.freeze())
+            self.put_payload(&tail_path(path, &name), buffer.into_payload())
                 .await?;
             Some(Tail { name, size })
         };
@@ -328,17 +382,17 @@ impl S3Storage {
         path: &str,
         upload: String,
         index: usize,
-        data: Bytes,
+        data: PutPayload,
     ) -> JoinHandle<StorageResult<Part>> {
         let storage = self.clone();
         let path = path.to_owned();
         tokio::spawn(async move {
             let _slot = storage.part_slot().await;
-            let size = data.len() as u64;
+            let size = data.content_length() as u64;
             let location = storage.location(&path)?;
             let id = storage
                 .store()
-                .put_part(&location, &upload, index, PutPayload::from(data))
+                .put_part(&location, &upload, index, data)
                 .await
                 .map_err(|e| storage.error(&path, e))?;
             Ok(Part {

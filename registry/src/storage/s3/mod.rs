@@ -197,17 +197,26 @@ impl S3Storage {
     }
 
     async fn put_object(&self, path: &str, data: Bytes) -> StorageResult<()> {
+        self.put_payload(path, PutPayload::from(data)).await
+    }
+
+    async fn put_payload(&self, path: &str, data: PutPayload) -> StorageResult<()> {
         self.put_with(path, data, PutMode::Overwrite)
             .await
             .map(|_| ())
     }
 
-    async fn put_with(&self, path: &str, data: Bytes, mode: PutMode) -> StorageResult<Version> {
+    async fn put_with(
+        &self,
+        path: &str,
+        data: PutPayload,
+        mode: PutMode,
+    ) -> StorageResult<Version> {
         let result = self
             .store()
             .put_opts(
                 &self.location(path)?,
-                PutPayload::from(data),
+                data,
                 PutOptions {
                     mode,
                     attributes: self.write_attributes(),
@@ -356,7 +365,7 @@ impl Storage for S3Storage {
                 version: None,
             }),
         };
-        self.put_with(path, data, mode).await
+        self.put_with(path, PutPayload::from(data), mode).await
     }
 
     async fn get_versioned(&self, path: &str) -> StorageResult<(Bytes, Version)> {
