@@ -25,7 +25,7 @@ async fn samples_reconcile_to_ready_registries() {
         "emptydir-plain-http.yaml",
         "htpasswd-users.yaml",
         "existing-htpasswd.yaml",
-        "s3-minio.yaml",
+        "s3-seaweedfs.yaml",
         "aliyun-oss.yaml",
         "ha-autoscaling.yaml",
     ] {
@@ -38,7 +38,7 @@ async fn samples_reconcile_to_ready_registries() {
         ("team", 1, "PersistentVolume"),
         ("byo-auth", 1, "PersistentVolume"),
         ("shared", 2, "S3"),
-        ("oss", 3, "S3"),
+        ("oss", 3, "OSS"),
         ("platform", 2, "PersistentVolume"),
     ] {
         let registry = env.wait_ready(name).await;
@@ -147,6 +147,18 @@ async fn the_api_server_refuses_invalid_specs_with_the_cel_messages() {
         (
             json!({"storage": {"s3": {"bucket": "images", "endpoint": "ftp://x"}}}),
             "spec.storage.s3.endpoint",
+        ),
+        (
+            json!({"storage": {"s3": {"bucket": "images"}}}),
+            "storage.s3.region is required for AWS",
+        ),
+        (
+            json!({"storage": {"oss": {"bucket": "images", "region": "cn-hangzhou", "credentialsSecretRef": {"name": "k"}}}}),
+            "spec.storage.oss.region",
+        ),
+        (
+            json!({"storage": {"s3": {"bucket": "images", "region": "r"}, "oss": {"bucket": "images", "region": "oss-cn-hangzhou", "credentialsSecretRef": {"name": "k"}}}}),
+            "set exactly one of storage.persistentVolume",
         ),
     ] {
         let got = create(spec.clone()).await;

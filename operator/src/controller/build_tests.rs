@@ -14,9 +14,23 @@ fn render(name: &str) -> (ValidatedRegistry, Observed, Desired) {
     (v, observed, desired)
 }
 
+/// The rendered config as the registry in the pod reads it: with the pod's
+/// `REGISTRY_*` variables (values from Secrets stood in for).
 fn registry_config(desired: &Desired) -> registry::config::Config {
     let text = &desired.config.data.as_ref().unwrap()["config.yml"];
-    registry::config::parse_config(text, Vec::new())
+    let env = pod_spec(desired).containers[0]
+        .env
+        .iter()
+        .flatten()
+        .filter(|e| e.name.starts_with("REGISTRY_"))
+        .map(|e| {
+            (
+                e.name.clone(),
+                e.value.clone().unwrap_or_else(|| "from-secret".into()),
+            )
+        })
+        .collect::<Vec<_>>();
+    registry::config::parse_config(text, env)
         .unwrap_or_else(|e| panic!("rendered config does not parse: {e}\n{text}"))
         .config
 }
@@ -146,8 +160,52 @@ fn minimal_renders_a_restricted_single_node_registry() {
 }
 
 #[test]
+fn oss_renders_distributions_oss_section_with_the_access_key_pair_from_the_secret() {
+    let (_, _, d) = render("aliyun-oss.yaml");
+    let env = pod_spec(&d).containers[0].env.clone().unwrap();
+    let from = |name: &str| {
+        let var = env.iter().find(|e| e.name == name).unwrap();
+        let selector = var
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        (selector.name.clone(), selector.key.clone())
+    };
+    assert_eq!(
+        from("REGISTRY_STORAGE_OSS_ACCESSKEYID"),
+        ("oss-credentials".into(), "accessKeyId".into())
+    );
+    assert_eq!(
+        from("REGISTRY_STORAGE_OSS_ACCESSKEYSECRET"),
+        ("oss-credentials".into(), "accessKeySecret".into())
+    );
+    let config = registry_config(&d);
+    assert!(config.storage.s3.is_none());
+    let oss = config.storage.oss.clone().unwrap();
+    assert_eq!(
+        (oss.bucket.as_str(), oss.region.as_str()),
+        ("my-images", "oss-cn-hangzhou")
+    );
+    assert_eq!(oss.internal, Some(true));
+    let text = &d.config.data.as_ref().unwrap()["config.yml"];
+    assert!(
+        !text.contains("accesskey"),
+        "keys never land in the ConfigMap: {text}"
+    );
+    // With the keys the pod gets, the registry serves exactly this section.
+    let settings = registry::storage::s3::settings::BucketSettings::from_oss(&oss).unwrap();
+    assert_eq!(
+        settings.bucket_url(),
+        "https://my-images.oss-cn-hangzhou-internal.aliyuncs.com"
+    );
+}
+
+#[test]
 fn s3_renders_a_shared_rolling_registry_with_credentials_from_the_secret() {
-    let (_, _, d) = render("s3-minio.yaml");
+    let (_, _, d) = render("s3-seaweedfs.yaml");
     let deployment = d.deployment.spec.as_ref().unwrap();
     assert_eq!(deployment.replicas, Some(2));
     assert_eq!(
@@ -169,16 +227,22 @@ fn s3_renders_a_shared_rolling_registry_with_credentials_from_the_secret() {
         .unwrap();
     assert_eq!(
         (from.name.as_str(), from.key.as_str()),
-        ("minio-credentials", "AWS_ACCESS_KEY_ID")
+        ("seaweedfs-credentials", "AWS_ACCESS_KEY_ID")
     );
     let config = registry_config(&d);
     let s3 = config.storage.s3.unwrap();
     assert_eq!(s3.bucket, "registry");
     assert_eq!(
         s3.regionendpoint.as_deref(),
-        Some("http://minio.storage.svc:9000")
+        Some("http://seaweedfs.storage.svc:8333")
     );
-    assert!(s3.accesskey.is_none(), "keys never land in the ConfigMap");
+    let text = &d.config.data.as_ref().unwrap()["config.yml"];
+    assert!(
+        !text.contains("accesskey"),
+        "keys never land in the ConfigMap: {text}"
+    );
+    // Blobs stream through the registry unless spec.storage.s3.redirect.
+    assert_eq!(config.storage.redirect.map(|r| r.disable), Some(true));
     let pdb = d.pdb.as_ref().unwrap().spec.as_ref().unwrap();
     assert_eq!(
         pdb.unhealthy_pod_eviction_policy.as_deref(),

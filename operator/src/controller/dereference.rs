@@ -43,6 +43,9 @@ pub fn referenced_secret_names(registry: &Registry) -> BTreeSet<String> {
     {
         names.insert(credentials.name.clone());
     }
+    if let Some(oss) = &spec.storage.oss {
+        names.insert(oss.credentials_secret_ref.name.clone());
+    }
     if let Some(tls) = &spec.tls
         && tls.mode == Some(TlsMode::Secret)
         && let Some(secret) = &tls.secret_name

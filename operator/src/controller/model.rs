@@ -79,16 +79,46 @@ pub struct ClaimSpec {
     pub access_modes: Vec<String>,
 }
 
+/// Object storage: the registry's own driver section (so what is rendered
+/// is what the registry parses), credentials from a Secret, and redirects.
 #[derive(Debug, Clone, PartialEq)]
 pub struct S3 {
-    pub bucket: String,
-    pub region: Option<String>,
-    pub endpoint: Option<String>,
-    pub force_path_style: Option<bool>,
-    pub root_directory: Option<String>,
-    pub encrypt: Option<bool>,
-    /// (Secret name, access key id key, secret access key key).
+    pub driver: ObjectDriver,
+    /// (Secret name, access key id key, secret access key key), passed as
+    /// the driver's `REGISTRY_STORAGE_*` variables, never in the ConfigMap.
     pub credentials: Option<(String, String, String)>,
+    /// Blob downloads answer 307 to a presigned URL of the store.
+    pub redirect: bool,
+}
+
+/// Which `storage.*` section, with everything but the credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ObjectDriver {
+    S3(Box<registry::config::S3Config>),
+    Oss(Box<registry::config::OssConfig>),
+}
+
+impl S3 {
+    pub fn bucket(&self) -> &str {
+        match &self.driver {
+            ObjectDriver::S3(c) => &c.bucket,
+            ObjectDriver::Oss(c) => &c.bucket,
+        }
+    }
+
+    /// The `REGISTRY_STORAGE_*` variables of the access key id and secret.
+    pub fn credential_variables(&self) -> (&'static str, &'static str) {
+        match &self.driver {
+            ObjectDriver::S3(_) => (
+                "REGISTRY_STORAGE_S3_ACCESSKEY",
+                "REGISTRY_STORAGE_S3_SECRETKEY",
+            ),
+            ObjectDriver::Oss(_) => (
+                "REGISTRY_STORAGE_OSS_ACCESSKEYID",
+                "REGISTRY_STORAGE_OSS_ACCESSKEYSECRET",
+            ),
+        }
+    }
 }
 
 impl Storage {
@@ -105,7 +135,14 @@ impl Storage {
         match self {
             Storage::Claim { .. } => "PersistentVolume",
             Storage::EmptyDir { .. } => "EmptyDir",
-            Storage::S3(_) => "S3",
+            Storage::S3(S3 {
+                driver: ObjectDriver::S3(_),
+                ..
+            }) => "S3",
+            Storage::S3(S3 {
+                driver: ObjectDriver::Oss(_),
+                ..
+            }) => "OSS",
         }
     }
 }

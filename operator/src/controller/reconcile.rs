@@ -163,7 +163,7 @@ fn facts(v: &ValidatedRegistry, built: &Desired) -> Facts {
                 _ => None,
             },
             bucket: match &v.storage {
-                Storage::S3(s3) => Some(s3.bucket.clone()),
+                Storage::S3(s3) => Some(s3.bucket().to_owned()),
                 _ => None,
             },
         },

@@ -4,12 +4,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
+use registry::config::{OssConfig, S3Config};
+use registry::storage::s3::settings::BucketSettings;
 
 use super::model::*;
 use super::observed::Observed;
 use crate::crd::{
-    AccessMode, GcMode, HtpasswdSpec, LogFormat, LogLevel, Registry, ServiceType, TlsMode,
-    TlsVersion,
+    AccessMode, GcMode, HtpasswdSpec, LogFormat, LogLevel, Registry, S3CredentialsRef, ServiceType,
+    TlsMode, TlsVersion,
 };
 
 /// Defaults that come from how the operator was installed, not from the spec.
@@ -305,28 +307,80 @@ fn storage(registry: &Registry, name: &str, observed: &Observed) -> Result<Stora
             memory: empty.memory.unwrap_or(false),
         });
     }
-    let s3 = spec.s3.as_ref().ok_or_else(|| {
+    if let Some(s3) = &spec.s3 {
+        return object_storage(
+            ObjectDriver::S3(Box::new(S3Config {
+                bucket: s3.bucket.clone(),
+                region: Some(s3.region.clone().unwrap_or_else(|| "us-east-1".into())),
+                regionendpoint: s3.endpoint.clone(),
+                forcepathstyle: s3.force_path_style,
+                rootdirectory: s3.root_directory.clone(),
+                encrypt: s3.encrypt,
+                keyid: s3.kms_key_id.clone(),
+                storageclass: s3.storage_class.clone(),
+                ..S3Config::default()
+            })),
+            s3.credentials_secret_ref.as_ref(),
+            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+            s3.redirect.unwrap_or(false),
+            observed,
+        );
+    }
+    let oss = spec.oss.as_ref().ok_or_else(|| {
         invalid(
             "InvalidSpec",
-            "set exactly one of storage.persistentVolume, emptyDir, s3",
+            "set exactly one of storage.persistentVolume, emptyDir, s3, oss",
         )
     })?;
-    let credentials = match &s3.credentials_secret_ref {
+    object_storage(
+        ObjectDriver::Oss(Box::new(OssConfig {
+            bucket: oss.bucket.clone(),
+            region: oss.region.clone(),
+            endpoint: oss.endpoint.clone(),
+            internal: oss.internal,
+            secure: oss.secure,
+            encrypt: oss.encrypt,
+            encryptionkeyid: oss.kms_key_id.clone(),
+            rootdirectory: oss.root_directory.clone(),
+            ..OssConfig::default()
+        })),
+        Some(&oss.credentials_secret_ref),
+        ("accessKeyId", "accessKeySecret"),
+        oss.redirect.unwrap_or(false),
+        observed,
+    )
+}
+
+/// Object storage: the rendered driver section must be one the registry
+/// serves (checked by the registry's own resolution, with stand-in keys
+/// where the Secret supplies them), and the credentials Secret must hold
+/// both keys.
+fn object_storage(
+    driver: ObjectDriver,
+    reference: Option<&S3CredentialsRef>,
+    default_keys: (&str, &str),
+    redirect: bool,
+    observed: &Observed,
+) -> Result<Storage, Invalid> {
+    let credentials = match reference {
         Some(reference) => {
             let data = require_secret(observed, &reference.name)?;
             let id_key = reference
                 .access_key_id_key
                 .clone()
-                .unwrap_or_else(|| "AWS_ACCESS_KEY_ID".into());
+                .unwrap_or_else(|| default_keys.0.into());
             let secret_key = reference
                 .secret_access_key_key
                 .clone()
-                .unwrap_or_else(|| "AWS_SECRET_ACCESS_KEY".into());
+                .unwrap_or_else(|| default_keys.1.into());
             for key in [&id_key, &secret_key] {
                 if !data.data.contains_key(key) {
                     return Err(invalid(
                         "SecretKeyMissing",
-                        format!("S3 credentials Secret {} has no key {key}", reference.name),
+                        format!(
+                            "storage credentials Secret {} has no key {key}",
+                            reference.name
+                        ),
                     ));
                 }
             }
@@ -334,14 +388,27 @@ fn storage(registry: &Registry, name: &str, observed: &Observed) -> Result<Stora
         }
         None => None,
     };
+    let checked = match &driver {
+        ObjectDriver::S3(config) => {
+            let mut config = config.as_ref().clone();
+            if credentials.is_some() {
+                config.accesskey = Some("from-secret".into());
+                config.secretkey = Some("from-secret".into());
+            }
+            BucketSettings::from_s3(&config).map(|_| ())
+        }
+        ObjectDriver::Oss(config) => {
+            let mut config = config.as_ref().clone();
+            config.accesskeyid = Some("from-secret".into());
+            config.accesskeysecret = Some("from-secret".into());
+            BucketSettings::from_oss(&config).map(|_| ())
+        }
+    };
+    checked.map_err(|e| invalid("InvalidStorage", e.to_string()))?;
     Ok(Storage::S3(S3 {
-        bucket: s3.bucket.clone(),
-        region: s3.region.clone(),
-        endpoint: s3.endpoint.clone(),
-        force_path_style: s3.force_path_style,
-        root_directory: s3.root_directory.clone(),
-        encrypt: s3.encrypt,
+        driver,
         credentials,
+        redirect,
     }))
 }
 

@@ -11,7 +11,7 @@ fn every_self_contained_example_validates() {
         "emptydir-plain-http.yaml",
         "htpasswd-users.yaml",
         "existing-htpasswd.yaml",
-        "s3-minio.yaml",
+        "s3-seaweedfs.yaml",
         "aliyun-oss.yaml",
         "cert-manager.yaml",
         "ha-autoscaling.yaml",
@@ -64,7 +64,7 @@ fn minimal_gets_safe_defaults() {
 
 #[test]
 fn variants_resolve_as_specified() {
-    let (v, _) = validated(&example("s3-minio.yaml"));
+    let (v, _) = validated(&example("s3-seaweedfs.yaml"));
     assert!(v.storage.shared());
     let Storage::S3(s3) = &v.storage else {
         panic!("s3")
@@ -72,11 +72,26 @@ fn variants_resolve_as_specified() {
     assert_eq!(
         s3.credentials,
         Some((
-            "minio-credentials".into(),
+            "seaweedfs-credentials".into(),
             "AWS_ACCESS_KEY_ID".into(),
             "AWS_SECRET_ACCESS_KEY".into()
         ))
     );
+    assert_eq!(v.storage.type_name(), "S3");
+
+    let (o, _) = validated(&example("aliyun-oss.yaml"));
+    let Storage::S3(oss) = &o.storage else {
+        panic!("oss")
+    };
+    assert_eq!(o.storage.type_name(), "OSS");
+    assert_eq!(
+        oss.credential_variables(),
+        (
+            "REGISTRY_STORAGE_OSS_ACCESSKEYID",
+            "REGISTRY_STORAGE_OSS_ACCESSKEYSECRET"
+        )
+    );
+    assert!(!oss.redirect);
     assert_eq!(
         v.pdb,
         Some(Pdb::MinAvailable(
@@ -147,9 +162,23 @@ fn missing_or_broken_references_are_reported() {
     assert_eq!(invalid(&registry, &observed).reason, "InvalidHtpasswd");
 
     let yaml =
-        example("s3-minio.yaml").replace("AWS_SECRET_ACCESS_KEY: berth-secret-key", "other: x");
+        example("s3-seaweedfs.yaml").replace("AWS_SECRET_ACCESS_KEY: berth-secret-key", "other: x");
     let (registry, observed) = load(&yaml);
     assert_eq!(invalid(&registry, &observed).reason, "SecretKeyMissing");
+
+    // What the registry would refuse at startup is refused here, by the same rules.
+    let yaml = example("s3-seaweedfs.yaml").replace(
+        "http://seaweedfs.storage.svc:8333",
+        "http://seaweedfs.storage.svc:8333/some/path",
+    );
+    let (registry, observed) = load(&yaml);
+    let refused = invalid(&registry, &observed);
+    assert_eq!(refused.reason, "InvalidStorage");
+    assert!(
+        refused.message.contains("storage.s3.regionendpoint"),
+        "{}",
+        refused.message
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub use status::{
     StorageStatus, TlsStatus,
 };
 pub use storage::{
-    AccessMode, EmptyDirSpec, PersistentVolumeSpec, S3CredentialsRef, S3Spec, StorageSpec,
+    AccessMode, EmptyDirSpec, OssSpec, PersistentVolumeSpec, S3CredentialsRef, S3Spec, StorageSpec,
 };
 pub use tls::{IssuerRef, TlsMode, TlsSpec, TlsVersion};
 pub use workload::{
@@ -62,11 +62,11 @@ pub use workload::{
         .message("metadata.name must be at most 45 characters: child objects add suffixes")
 )]
 #[x_kube(validation = kube::core::Rule::new(
-    "!has(self.replicas) || self.replicas <= 1 || has(self.storage.s3) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
-).message("replicas > 1 needs shared storage: s3, or a persistentVolume with accessModes [ReadWriteMany] (or an existingClaim)"))]
+    "!has(self.replicas) || self.replicas <= 1 || has(self.storage.s3) || has(self.storage.oss) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
+).message("replicas > 1 needs shared storage: s3, oss, or a persistentVolume with accessModes [ReadWriteMany] (or an existingClaim)"))]
 #[x_kube(validation = kube::core::Rule::new(
-    "!has(self.autoscaling) || has(self.storage.s3) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
-).message("autoscaling needs shared storage: s3, or a ReadWriteMany persistentVolume"))]
+    "!has(self.autoscaling) || has(self.storage.s3) || has(self.storage.oss) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
+).message("autoscaling needs shared storage: s3, oss, or a ReadWriteMany persistentVolume"))]
 #[x_kube(validation = kube::core::Rule::new(
     "!has(self.nodeAccess) || !has(self.nodeAccess.enabled) || !self.nodeAccess.enabled || !has(self.tls) || !has(self.tls.mode) || self.tls.mode != 'Disabled'"
 ).message("nodeAccess needs TLS: nodes only pull from a Registry over verified HTTPS"))]

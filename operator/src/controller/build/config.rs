@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::core::v1::ConfigMap;
 use registry::config::{
     AccessLogConfig, AuthConfig, Config, ConfigVersion, DeleteConfig, FilesystemConfig, GoDuration,
-    HtpasswdConfig, HttpConfig, LogConfig, MaintenanceConfig, ReadOnlyConfig, S3Config,
+    HtpasswdConfig, HttpConfig, LogConfig, MaintenanceConfig, ReadOnlyConfig, RedirectConfig,
     StorageConfig, TlsConfig, UploadPurgingConfig,
 };
 use sha2::{Digest, Sha256};
@@ -26,16 +26,18 @@ pub fn registry_config(v: &ValidatedRegistry) -> Result<(Config, String), serde_
             }),
             ..StorageConfig::default()
         },
+        // Keys come from the Secret through REGISTRY_STORAGE_* env vars.
         Storage::S3(s3) => StorageConfig {
-            s3: Some(S3Config {
-                bucket: s3.bucket.clone(),
-                region: s3.region.clone(),
-                regionendpoint: s3.endpoint.clone(),
-                forcepathstyle: s3.force_path_style,
-                rootdirectory: s3.root_directory.clone(),
-                encrypt: s3.encrypt,
-                // Keys come from the Secret through REGISTRY_STORAGE_S3_* env vars.
-                ..S3Config::default()
+            s3: match &s3.driver {
+                ObjectDriver::S3(config) => Some(config.as_ref().clone()),
+                ObjectDriver::Oss(_) => None,
+            },
+            oss: match &s3.driver {
+                ObjectDriver::Oss(config) => Some(config.as_ref().clone()),
+                ObjectDriver::S3(_) => None,
+            },
+            redirect: Some(RedirectConfig {
+                disable: !s3.redirect,
             }),
             ..StorageConfig::default()
         },

@@ -163,15 +163,19 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-/// S3 access keys as `REGISTRY_STORAGE_S3_*` overrides, straight from the user's Secret.
+/// Object store access keys as the driver's `REGISTRY_STORAGE_*` overrides,
+/// straight from the user's Secret.
 pub fn s3_env(v: &ValidatedRegistry) -> Vec<EnvVar> {
-    let Storage::S3(S3 {
-        credentials: Some((secret, id_key, secret_key)),
-        ..
-    }) = &v.storage
+    let Storage::S3(
+        s3 @ S3 {
+            credentials: Some((secret, id_key, secret_key)),
+            ..
+        },
+    ) = &v.storage
     else {
         return Vec::new();
     };
+    let (id_variable, secret_variable) = s3.credential_variables();
     let from = |env: &str, key: &str| EnvVar {
         name: env.into(),
         value: None,
@@ -184,10 +188,7 @@ pub fn s3_env(v: &ValidatedRegistry) -> Vec<EnvVar> {
             ..EnvVarSource::default()
         }),
     };
-    vec![
-        from("REGISTRY_STORAGE_S3_ACCESSKEY", id_key),
-        from("REGISTRY_STORAGE_S3_SECRETKEY", secret_key),
-    ]
+    vec![from(id_variable, id_key), from(secret_variable, secret_key)]
 }
 
 /// Default resources: small requests, a memory limit well above the registry's needs.
