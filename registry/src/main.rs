@@ -104,7 +104,7 @@ fn serve(
     let source = config_path
         .as_ref()
         .map_or("embedded default".to_owned(), |p| p.display().to_string());
-    tracing::info!(config = %source, env_overrides = ?overrides, "starting Berth registry {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(config = %source, env_overrides = ?overrides, storage = %describe_storage(&config)?, "starting Berth registry {}", env!("CARGO_PKG_VERSION"));
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
@@ -123,12 +123,25 @@ fn serve(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Where the configured storage is (never credentials).
+fn describe_storage(config: &registry::config::Config) -> anyhow::Result<String> {
+    use registry::storage::s3::settings::BucketSettings;
+    let storage = &config.storage;
+    Ok(match (&storage.filesystem, &storage.s3, &storage.oss) {
+        (Some(fs), _, _) => format!("filesystem at {}", fs.rootdirectory.display()),
+        (None, Some(s3), _) => BucketSettings::from_s3(s3)?.describe(),
+        (None, None, Some(oss)) => BucketSettings::from_oss(oss)?.describe(),
+        (None, None, None) => "none".to_owned(),
+    })
+}
+
 #[allow(clippy::print_stdout)]
 fn check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     let loaded = load_config(Some(file), std::env::vars())?;
     for warning in &loaded.warnings {
         println!("warning: {warning}");
     }
+    println!("storage: {}", describe_storage(&loaded.config)?);
     println!("{}: OK", file.display());
     Ok(ExitCode::SUCCESS)
 }

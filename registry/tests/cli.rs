@@ -70,6 +70,70 @@ fn config_check_accepts_valid_files_and_names_bad_keys() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("/no/such/file.yml"));
 }
 
+/// The compose-file form of registry:2 on Aliyun OSS: every storage key from
+/// `REGISTRY_STORAGE_*`, switching the file's driver; config check shows the
+/// resolved bucket and never the secret.
+#[test]
+fn config_check_takes_the_oss_environment_of_a_registry_2_compose_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yml");
+    std::fs::write(
+        &file,
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nhttp:\n  addr: :5000\n",
+    )
+    .unwrap();
+    let oss = [
+        ("REGISTRY_STORAGE", "oss"),
+        ("REGISTRY_STORAGE_OSS_ACCESSKEYID", "LTAI5tExampleKeyId"),
+        (
+            "REGISTRY_STORAGE_OSS_ACCESSKEYSECRET",
+            "oss-secret-never-printed",
+        ),
+        ("REGISTRY_STORAGE_OSS_REGION", "oss-cn-hangzhou"),
+        ("REGISTRY_STORAGE_OSS_BUCKET", "team-images"),
+        ("REGISTRY_STORAGE_OSS_INTERNAL", "true"),
+    ];
+    let output = registry()
+        .args(["config", "check", file.to_str().unwrap()])
+        .envs(oss)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "storage: storage.oss bucket team-images at https://team-images.oss-cn-hangzhou-internal.aliyuncs.com (virtual-hosted, region cn-hangzhou, access key LTAI5tExampleKeyId)"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("oss-secret-never-printed"), "{stdout}");
+
+    // An endpoint address means path style; a missing key is named.
+    let output = registry()
+        .args(["config", "check", file.to_str().unwrap()])
+        .envs(oss)
+        .env("REGISTRY_STORAGE_OSS_ENDPOINT", "10.0.0.5:9000")
+        .env("REGISTRY_STORAGE_OSS_SECURE", "false")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("at http://10.0.0.5:9000/team-images (path style"),
+        "{stdout}"
+    );
+    let output = registry()
+        .args(["config", "check", file.to_str().unwrap()])
+        .envs(oss.iter().filter(|(k, _)| !k.ends_with("REGION")).copied())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("storage.oss.region"));
+}
+
 #[tokio::test]
 async fn serves_the_embedded_default_with_env_overrides_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();

@@ -128,6 +128,32 @@ impl BucketSettings {
         }
     }
 
+    /// One line for logs and `config check`: where objects go and how they
+    /// are addressed, without credentials.
+    pub fn describe(&self) -> String {
+        let credentials = match &self.credentials {
+            Credentials::Static { access_key, .. } => format!("access key {access_key}"),
+            Credentials::DefaultChain => "the default credential chain".to_owned(),
+        };
+        let root = if self.root.is_empty() {
+            String::new()
+        } else {
+            format!(" under {}/", self.root)
+        };
+        format!(
+            "{} bucket {} at {}{root} ({}, region {}, {credentials})",
+            self.flavour.section(),
+            self.bucket,
+            self.bucket_url(),
+            if self.virtual_hosted {
+                "virtual-hosted"
+            } else {
+                "path style"
+            },
+            self.region,
+        )
+    }
+
     /// The object key of a storage path.
     pub fn key(&self, path: &str) -> String {
         if self.root.is_empty() {
