@@ -51,7 +51,18 @@ fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String, St
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("{} {args:?}: {text}", program.display()))
+        // Credentials never reach the output.
+        let shown: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if a.contains("creds=") {
+                    "--creds=<redacted>"
+                } else {
+                    a
+                }
+            })
+            .collect();
+        Err(format!("{} {shown:?}: {text}", program.display()))
     }
 }
 

@@ -41,6 +41,9 @@ pub struct NodeLayout {
     pub proxy_metrics_port: u16,
     /// Image reference of the sandbox image (imported before kubelet starts).
     pub pause_image: String,
+    /// The host's first nameserver, handed to pods as "cluster DNS" (there is none; see
+    /// [`kubelet_yaml`]).
+    pub dns: Option<String>,
 }
 
 impl NodeLayout {
@@ -55,6 +58,7 @@ impl NodeLayout {
             proxy_healthz_port: 0,
             proxy_metrics_port: 0,
             pause_image,
+            dns: None,
         }
     }
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -146,7 +150,14 @@ pub fn cni_conflist(l: &NodeLayout) -> String {
 /// kubelet 1.35 on this host: cgroup v1 allowed, cgroupfs, swap tolerated, limits at or below
 /// the sandbox's hard limits, webhook authn/z with the cluster CA, the node tainted so only pods
 /// that opt in land here, fast syncs so Secret and ConfigMap volumes update within seconds.
+/// The cluster has no DNS server; pods get the host's resolver (what `dnsPolicy: Default` gives
+/// them anyway) instead of an event every sync saying so.
 pub fn kubelet_yaml(l: &NodeLayout) -> String {
+    let dns = l
+        .dns
+        .as_ref()
+        .map(|ip| format!("clusterDNS: [{ip}]\n"))
+        .unwrap_or_default();
     format!(
         r#"apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -172,7 +183,7 @@ maxOpenFiles: {MAX_OPEN_FILES}
 maxPods: 60
 resolvConf: /etc/resolv.conf
 clusterDomain: cluster.local
-registerNode: true
+{dns}registerNode: true
 registerWithTaints:
   - {{key: {NODE_LABEL}, value: {NODE_LABEL_VALUE}, effect: NoSchedule}}
 podLogsDir: {logs}
@@ -250,6 +261,7 @@ mod tests {
         l.kubelet_healthz_port = 20002;
         l.proxy_healthz_port = 20003;
         l.proxy_metrics_port = 20004;
+        l.dns = Some("10.255.255.53".into());
         l
     }
 
@@ -270,6 +282,7 @@ mod tests {
         assert!(yaml.contains("cgroupDriver: cgroupfs\n"));
         assert!(yaml.contains("maxOpenFiles: 20000\n"));
         assert!(yaml.contains("port: 20001\n"));
+        assert!(yaml.contains("clusterDNS: [10.255.255.53]\n"));
         assert!(yaml.contains("{key: berth.dev/node, value: real, effect: NoSchedule}"));
     }
 

@@ -31,6 +31,9 @@ pub const KUBE_PROXY: &str = "kube-proxy";
 /// The storage helper (see [`volumes_loop`]) runs as `berth-node volumes`.
 pub const VOLUMES: &str = "berth-node";
 
+/// Which state dir's node owns the host-wide pieces (bridges, node address, iptables chains).
+pub const OWNER_FILE: &str = "/run/berth-node.owner";
+
 /// Where the hostPath provisioner of kube-controller-manager creates volumes.
 pub const HOSTPATH_PV_ROOT: &str = "/tmp/hostpath_pv";
 
@@ -65,7 +68,16 @@ pub async fn up(opts: &UpOptions) -> Result<()> {
     l.kubelet_healthz_port = process::free_port()?;
     l.proxy_healthz_port = process::free_port()?;
     l.proxy_metrics_port = process::free_port()?;
+    l.dns = fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .and_then(|conf| {
+            conf.lines()
+                .filter_map(|line| line.trim().strip_prefix("nameserver"))
+                .map(|ip| ip.trim().to_owned())
+                .find(|ip| ip.parse::<std::net::Ipv4Addr>().is_ok())
+        });
     let procs = Procs::new(&opts.state);
+    claim_host(&opts.state)?;
     timed("config", || write_files(&l))?;
     timed("network", || net::up(&l.path("ip_forward.orig")))?;
     timed("containerd", || start_containerd(&l, &procs))?;
@@ -246,19 +258,44 @@ async fn wait_ready(l: &NodeLayout, procs: &Procs) -> Result<()> {
     }
 }
 
+/// Only one real node per host: its bridges, address and iptables chains are host-wide. A claim
+/// by another state dir whose containerd still runs is refused.
+fn claim_host(state: &Path) -> Result<()> {
+    let ours = state.display().to_string();
+    if let Ok(owner) = fs::read_to_string(OWNER_FILE) {
+        let owner = owner.trim();
+        if owner != ours && Procs::new(Path::new(owner)).alive(CONTAINERD) {
+            return Err(Error::Node(format!(
+                "another cluster's real node runs on this host (state {owner}); stop it first \
+                 (BERTH_CLUSTER_DIR={owner} e2e/cluster down) or start without one (BERTH_REAL_NODE=0)"
+            )));
+        }
+    }
+    fs::write(OWNER_FILE, format!("{ours}\n"))?;
+    Ok(())
+}
+
 /// Stops everything `up` started and removes what it left on the host (best effort, idempotent).
+/// The host-wide pieces (pods' cgroups, iptables chains, bridges, forwarding) are only touched
+/// when this state dir owns them ([`OWNER_FILE`]): another cluster's node may be using them.
 pub fn down(state: &Path, kube_bin: &Path) {
     let procs = Procs::new(state);
+    let owner = fs::read_to_string(OWNER_FILE).ok();
+    let ours = owner
+        .as_deref()
+        .is_none_or(|o| o.trim() == state.display().to_string());
     let grace = Duration::from_secs(10);
     procs.stop(VOLUMES, Duration::from_secs(1));
     procs.stop(KUBE_PROXY, grace);
-    // kube-proxy's iptables chains outlive it.
     let proxy = kube_bin.join(KUBE_PROXY);
-    if proxy.exists() {
+    if ours && proxy.exists() {
+        // kube-proxy's iptables chains outlive it.
         let _ = run(&proxy.display().to_string(), &["--cleanup"]);
     }
     procs.stop(KUBELET, grace);
-    kill_pods();
+    if ours {
+        kill_pods();
+    }
     let namespace = procs
         .pid(CONTAINERD)
         .and_then(|pid| fs::read_link(format!("/proc/{pid}/ns/mnt")).ok())
@@ -270,8 +307,16 @@ pub fn down(state: &Path, kube_bin: &Path) {
             process::terminate(pid, Duration::from_secs(2));
         }
     }
-    remove_pod_cgroups();
-    net::down(&state.join("node/ip_forward.orig"));
+    if ours {
+        remove_pod_cgroups();
+        net::down(&state.join("node/ip_forward.orig"));
+        let _ = fs::remove_file(OWNER_FILE);
+    } else {
+        tracing::warn!(
+            owner = owner.as_deref().unwrap_or_default().trim(),
+            "the host-wide node pieces belong to another cluster: left alone"
+        );
+    }
 }
 
 /// The cgroup v1 hierarchies kubelet creates `kubepods` in.
