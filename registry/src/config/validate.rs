@@ -130,6 +130,15 @@ fn validate_storage(config: &Config, warnings: &mut Vec<String>) -> Result<(), C
             "must be greater than 0",
         ));
     }
+    if storage.cache.is_some() {
+        warnings.push(
+            "storage.cache is not used by Berth (blob metadata is read from storage) and is ignored"
+                .into(),
+        );
+    }
+    if storage.tag.is_some() {
+        warnings.push("storage.tag is not used by Berth and is ignored".into());
+    }
     if storage.filesystem.is_some() && storage.redirect.as_ref().is_some_and(|r| !r.disable) {
         warnings.push(
             "storage.redirect has no effect on filesystem storage; blobs are served directly"
@@ -374,6 +383,13 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(warnings.len(), 2, "{warnings:?}");
+        // distribution's stock config has a blob descriptor cache.
+        let warnings = check(
+            "version: 0.1\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: /var/lib/registry\n",
+        )
+        .unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("storage.cache"), "{warnings:?}");
     }
 
     #[test]
