@@ -17,6 +17,7 @@ pub mod state;
 pub mod storage;
 pub mod telemetry;
 pub mod tls;
+pub mod verify;
 
 use std::future::Future;
 use std::sync::Arc;

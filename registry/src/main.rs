@@ -1,4 +1,4 @@
-//! The `registry` command: `serve`, `garbage-collect`, `config check`.
+//! The `registry` command: `serve`, `garbage-collect`, `verify`, `config check`.
 
 mod gc_command;
 
@@ -38,6 +38,15 @@ enum Command {
     },
     /// Delete unreferenced blobs (and with -m untagged manifests); safe against a live registry.
     GarbageCollect(gc_command::GcArgs),
+    /// Re-hash every blob and report the ones whose bytes do not match their
+    /// digest (exit 1 when any is corrupt); read-only, safe while serving.
+    Verify {
+        /// Registry config file (distribution's YAML; REGISTRY_* overrides apply).
+        config: PathBuf,
+        /// Blobs read at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+    },
     /// Configuration utilities.
     Config {
         #[command(subcommand)]
@@ -74,6 +83,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             addr,
         } => serve(config, root_dir, addr),
         Command::GarbageCollect(args) => Ok(gc_command::run(args)),
+        Command::Verify {
+            config,
+            concurrency,
+        } => verify(&config, concurrency),
         Command::Config {
             command: ConfigCommand::Check { file },
         } => check(&file),
@@ -132,6 +145,34 @@ fn describe_storage(config: &registry::config::Config) -> anyhow::Result<String>
         (None, Some(s3), _) => BucketSettings::from_s3(s3)?.describe(),
         (None, None, Some(oss)) => BucketSettings::from_oss(oss)?.describe(),
         (None, None, None) => "none".to_owned(),
+    })
+}
+
+/// Prints one line per corrupt blob and the JSON report as the last line.
+#[allow(clippy::print_stdout)]
+fn verify(config: &std::path::Path, concurrency: u16) -> anyhow::Result<ExitCode> {
+    let loaded = load_config(Some(config), std::env::vars())?;
+    telemetry::init(&loaded.config.log, loaded.config.loglevel.as_deref());
+    let content = registry::content::Content::new(registry::open_storage(&loaded.config)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(registry::verify::verify_blobs(
+        &content,
+        usize::from(concurrency),
+    ))?;
+    for corrupt in &report.corrupt {
+        println!(
+            "corrupt blob {} ({} bytes) hashes to {}",
+            corrupt.digest, corrupt.size, corrupt.actual
+        );
+    }
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(if report.corrupt.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
 }
 

@@ -567,4 +567,8 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
     let blob = registry.get(&format!("/v2/good/app/blobs/{layer}")).await;
     assert_eq!(blob.status(), reqwest::StatusCode::OK);
     assert_eq!(blob.bytes().await.unwrap().as_ref(), b"layer-one");
+    // `registry verify`'s check: every stored blob still hashes to its digest.
+    let content = registry::content::Content::new(registry.storage.clone());
+    let report = registry::verify::verify_blobs(&content, 8).await.unwrap();
+    assert!(report.blobs > 0 && report.corrupt.is_empty(), "{report:?}");
 }

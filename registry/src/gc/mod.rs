@@ -33,7 +33,7 @@ use crate::storage::StorageError;
 pub use mark::{Marks, mark};
 pub use plan::Plan;
 pub use progress::{Progress, human_bytes};
-pub use scan::{ManifestRefs, RepoScan, parse_references};
+pub use scan::{ManifestRefs, RepoScan, parse_references, scan_blobs};
 
 /// Read-only window or online.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
