@@ -32,7 +32,7 @@ struct Args {
     #[arg(long, env = "BERTH_HOSTS_FILE", default_value = "")]
     hosts_file: String,
     /// Seconds between passes (the ConfigMap volume itself refreshes on the kubelet's sync period).
-    #[arg(long, env = "BERTH_INTERVAL_SECONDS", default_value_t = 10)]
+    #[arg(long, env = "BERTH_INTERVAL_SECONDS", default_value_t = 5)]
     interval_seconds: u64,
     /// One pass, then exit.
     #[arg(long)]
