@@ -216,6 +216,55 @@ async fn set_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::build::build;
+    use crate::controller::fixtures::validated;
+
+    const WITH_NODE_ACCESS: &str = "apiVersion: berth.dev/v1alpha1\nkind: Registry\n\
+        metadata: {name: main}\nspec:\n  storage: {emptyDir: {}}\n  nodeAccess: {enabled: true}\n";
+
+    fn service(ip: Option<&str>) -> Service {
+        serde_json::from_value(serde_json::json!({"spec": {"clusterIP": ip}})).unwrap()
+    }
+
+    #[test]
+    fn entry_names_the_service_address_and_the_operator_ca() {
+        let (v, observed) = validated(WITH_NODE_ACCESS);
+        assert!(v.node_access);
+        let built = build(&v, &observed).unwrap();
+        let entry = entry(&v, &service(Some("10.0.4.2")), built.ca.as_ref(), &observed).unwrap();
+        let ns = &v.namespace;
+        assert_eq!(entry.registry, format!("{ns}/main"));
+        assert_eq!(
+            entry.hosts,
+            [
+                format!("main.{ns}.svc"),
+                format!("main.{ns}.svc.cluster.local")
+            ]
+        );
+        assert_eq!((entry.port, entry.address.as_str()), (5000, "10.0.4.2"));
+        // The CA nodes trust is the one that signed the serving certificate.
+        let ca = built.ca.as_ref().unwrap().data.as_ref().unwrap()["ca.crt"]
+            .0
+            .clone();
+        assert_eq!(entry.ca_pem.as_bytes(), ca.as_slice());
+        let tls = built.tls.as_ref().unwrap().data.as_ref().unwrap();
+        assert_eq!(tls["ca.crt"].0, ca);
+        // The endpoint pods name is one of the hosts nodes trust.
+        let host = super::super::build::endpoint(&v)
+            .trim_start_matches("https://")
+            .to_owned();
+        assert!(entry.directories().contains(&host), "{host}");
+    }
+
+    #[test]
+    fn no_entry_without_an_address_or_a_ca() {
+        let (v, observed) = validated(WITH_NODE_ACCESS);
+        let built = build(&v, &observed).unwrap();
+        assert!(entry(&v, &service(None), built.ca.as_ref(), &observed).is_err());
+        assert!(entry(&v, &service(Some("None")), built.ca.as_ref(), &observed).is_err());
+        let why = entry(&v, &service(Some("10.0.4.2")), None, &observed).unwrap_err();
+        assert!(why.contains("CA"), "{why}");
+    }
 
     #[test]
     fn target_from_name_or_namespaced_name() {

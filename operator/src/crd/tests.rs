@@ -145,3 +145,19 @@ fn long_names_are_refused() {
     let errors = long.validate_cel().expect_err("46 characters");
     assert!(format!("{errors:?}").contains("at most 45 characters"));
 }
+
+#[test]
+fn node_access_needs_tls() {
+    refused(
+        "  storage: {emptyDir: {}}\n  tls: {mode: Disabled}\n  nodeAccess: {enabled: true}\n",
+        "nodeAccess needs TLS",
+    );
+    for spec in [
+        "  storage: {emptyDir: {}}\n  nodeAccess: {enabled: true}\n",
+        "  storage: {emptyDir: {}}\n  tls: {mode: Disabled}\n  nodeAccess: {enabled: false}\n",
+    ] {
+        with_spec(spec)
+            .validate_cel()
+            .unwrap_or_else(|e| panic!("{spec}: {e:?}"));
+    }
+}
