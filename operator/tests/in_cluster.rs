@@ -13,217 +13,19 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::in_cluster::*;
 use common::{eventually, install_crd};
 use e2e::Cluster;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::core::v1::{Node, Pod, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
-use kube::{Client, ResourceExt};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use operator::crd::Registry;
 
 const REGISTRY: &str = "main";
-const REAL_NODE: &str = "berth-node-0";
-const WAIT: Duration = Duration::from_secs(180);
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Runs a command; `Err` carries its output.
-fn run(program: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String, String> {
-    let out = Command::new(program)
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        // Credentials never reach the output.
-        let shown: Vec<&str> = args
-            .iter()
-            .map(|a| {
-                if a.contains("creds=") {
-                    "--creds=<redacted>"
-                } else {
-                    a
-                }
-            })
-            .collect();
-        Err(format!("{} {shown:?}: {text}", program.display()))
-    }
-}
-
-fn must(program: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
-    run(program, args, env).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// A Helm release uninstalled when the test ends, also when it fails (its cluster-scoped roles
-/// would outlive the test namespaces).
-struct Release {
-    helm: PathBuf,
-    kubeconfig: String,
-    name: String,
-    namespace: String,
-    installed: bool,
-}
-
-impl Release {
-    fn uninstall(&mut self) {
-        let ns = self.namespace.clone();
-        let args = [
-            "uninstall",
-            &self.name,
-            "--kubeconfig",
-            &self.kubeconfig,
-            "--namespace",
-            &ns,
-            "--wait",
-        ];
-        must(&self.helm, &args, &[]);
-        self.installed = false;
-    }
-}
-
-impl Drop for Release {
-    fn drop(&mut self) {
-        if self.installed {
-            let ns = self.namespace.clone();
-            let args = [
-                "uninstall",
-                &self.name,
-                "--kubeconfig",
-                &self.kubeconfig,
-                "--namespace",
-                &ns,
-            ];
-            let _ = run(&self.helm, &args, &[]);
-        }
-    }
-}
-
-/// `kubectl port-forward` to the Registry's Service on a free local port.
-struct PortForward {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Drop for PortForward {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn port_forward(kubectl: &Path, kubeconfig: &str, namespace: &str) -> PortForward {
-    use std::io::BufRead as _;
-    let mut child = Command::new(kubectl)
-        .args([
-            "--kubeconfig",
-            kubeconfig,
-            "-n",
-            namespace,
-            "port-forward",
-            &format!("svc/{REGISTRY}"),
-            ":5000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl port-forward");
-    let mut line = String::new();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    out.read_line(&mut line).unwrap();
-    // Keep draining: kubectl prints a line per connection and dies on a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
-    // "Forwarding from 127.0.0.1:41234 -> 5000"
-    let port = line
-        .split_once("127.0.0.1:")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected port-forward output {line:?}"));
-    PortForward { child, port }
-}
-
-async fn namespace_labels(
-    client: &Client,
-    name: &str,
-    labels: serde_json::Value,
-    annotations: serde_json::Value,
-) {
-    let patch = serde_json::json!({"metadata": {"labels": labels, "annotations": annotations}});
-    Api::<Namespace>::all(client.clone())
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-}
-
-fn secret(name: &str, type_: &str, data: BTreeMap<String, String>) -> Secret {
-    let mut s: Secret = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name}, "type": type_,
-    }))
-    .unwrap();
-    s.data = Some(
-        data.into_iter()
-            .map(|(k, v)| (k, ByteString(v.into_bytes())))
-            .collect(),
-    );
-    s
-}
-
-fn pull_secret(host: &str, user: &str, password: &str) -> Secret {
-    let config = serde_json::json!({"auths": {host: {"username": user, "password": password}}});
-    secret(
-        "pull",
-        "kubernetes.io/dockerconfigjson",
-        BTreeMap::from([(".dockerconfigjson".into(), config.to_string())]),
-    )
-}
-
-/// A restricted-compliant pod running `image` once.
-fn probe_pod(name: &str, image: &str) -> Pod {
-    serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "imagePullSecrets": [{"name": "pull"}],
-            "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{
-                "name": "probe", "image": image, "imagePullPolicy": "Always",
-                "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
-                                    "capabilities": {"drop": ["ALL"]}},
-            }],
-        }
-    }))
-    .unwrap()
-}
-
-/// Creates a pod and waits until it Succeeded on the real node; returns its log.
-async fn run_pod(pods: &Api<Pod>, pod: Pod) -> String {
-    let name = pod.name_any();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let done = eventually(&format!("pod {name} to succeed"), WAIT, || async {
-        let p = pods.get(&name).await.ok()?;
-        let phase = p.status.as_ref()?.phase.clone()?;
-        assert_ne!(phase, "Failed", "pod {name} failed: {:?}", p.status);
-        (phase == "Succeeded").then_some(p)
-    })
-    .await;
-    assert_eq!(done.spec.unwrap().node_name.as_deref(), Some(REAL_NODE));
-    pods.logs(&name, &LogParams::default()).await.unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real node and the images: scripts/test runs it (in-cluster phase)"]
@@ -376,7 +178,7 @@ async fn helm_install_push_pull_gc_rotate_uninstall() {
     let certs = work.path().join("certs");
     std::fs::create_dir_all(&certs).unwrap();
     std::fs::write(certs.join("ca.crt"), &ca_secret.data.unwrap()["ca.crt"].0).unwrap();
-    let forward = port_forward(&kubectl, &kubeconfig, ns.name());
+    let forward = port_forward(&kubectl, &kubeconfig, ns.name(), &format!("svc/{REGISTRY}"));
     let local = format!("127.0.0.1:{}", forward.port);
     let skopeo = PathBuf::from("skopeo");
     let certs_arg = format!("--dest-cert-dir={}", certs.display());
@@ -601,64 +403,4 @@ async fn helm_install_push_pull_gc_rotate_uninstall() {
         to_push.as_secs_f64(),
         to_pull.as_secs_f64()
     );
-}
-
-/// Retries `f` until it succeeds; fails with its last error after `timeout`.
-async fn retry<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f() {
-            Ok(value) => return value,
-            Err(e) if Instant::now() > deadline => panic!("timed out waiting for {what}: {e}"),
-            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
-        }
-    }
-}
-
-fn restarts(pod: &Pod) -> i32 {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .map(|c| c.iter().map(|c| c.restart_count).sum())
-        .unwrap_or(0)
-}
-
-/// `Kind/name` of every object of one kind in a namespace.
-async fn names<K>(client: &Client, ns: &str) -> Vec<String>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
-    K::DynamicType: Default,
-{
-    let kind = K::kind(&K::DynamicType::default()).to_string();
-    Api::<K>::namespaced(client.clone(), ns)
-        .list(&ListParams::default())
-        .await
-        .map(|l| {
-            l.items
-                .iter()
-                .map(|o| format!("{kind}/{}", o.name_any()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Objects a namespace still holds besides what Kubernetes puts in every namespace.
-async fn leftovers(client: &Client, ns: &str) -> Vec<String> {
-    let mut left = Vec::new();
-    left.extend(names::<Deployment>(client, ns).await);
-    left.extend(names::<DaemonSet>(client, ns).await);
-    left.extend(names::<Pod>(client, ns).await);
-    left.extend(names::<Secret>(client, ns).await);
-    left.extend(names::<CronJob>(client, ns).await);
-    left.extend(names::<PersistentVolumeClaim>(client, ns).await);
-    left.extend(
-        names::<ConfigMap>(client, ns)
-            .await
-            .into_iter()
-            .filter(|n| n != "ConfigMap/kube-root-ca.crt"),
-    );
-    left
 }

@@ -3,6 +3,8 @@
 //! one test namespace (so tests run in parallel without seeing each other).
 #![allow(dead_code)]
 
+pub mod in_cluster;
+
 use std::sync::Arc;
 use std::time::Duration;
 
