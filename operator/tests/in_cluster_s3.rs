@@ -6,7 +6,10 @@
 //! against the bucket; what the registries wrote is in the bucket under their prefixes, in
 //! distribution's layout.
 //!
-//! `scripts/test` runs it in its in-cluster phase (`--ignored`), after `scripts/images build`.
+//! Not yet in `scripts/test`: written in a session that ran out of time before it could run once
+//! (see the README's object-storage status). Run it by hand after `e2e/cluster up` and
+//! `scripts/images build`:
+//! `cargo test -p operator --test in_cluster_s3 -- --ignored --nocapture`.
 
 mod common;
 
