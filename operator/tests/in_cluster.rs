@@ -19,7 +19,7 @@ use common::in_cluster::*;
 use common::{eventually, install_crd};
 use e2e::Cluster;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::{Node, Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -33,16 +33,7 @@ async fn helm_install_push_pull_gc_rotate_uninstall() {
     e2e::init_tracing();
     let cluster = Cluster::shared().await.expect("a cluster (e2e/cluster up)");
     let client = cluster.client();
-    let ready = Api::<Node>::all(client.clone())
-        .get_opt(REAL_NODE)
-        .await
-        .unwrap()
-        .and_then(|n| n.status?.conditions)
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-    assert!(
-        ready,
-        "this test needs the local cluster's real node {REAL_NODE} (e2e/cluster up)"
-    );
+    assert_real_node_ready(&client).await;
     install_crd(&cluster).await;
     let (kubectl, helm) = (cluster.tool("kubectl"), cluster.tool("helm"));
     let kubeconfig = cluster.kubeconfig_path().unwrap().display().to_string();
@@ -70,17 +61,7 @@ async fn helm_install_push_pull_gc_rotate_uninstall() {
     // Two namespaces: the release's, and the Registry's (restricted, sent to the real node).
     let release_ns = cluster.namespace("in-cluster-system").await.unwrap();
     let ns = cluster.namespace("in-cluster").await.unwrap();
-    let toleration =
-        r#"[{"key":"berth.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#;
-    namespace_labels(
-        &client,
-        ns.name(),
-        serde_json::json!({"pod-security.kubernetes.io/enforce": "restricted",
-                           "pod-security.kubernetes.io/enforce-version": "latest"}),
-        serde_json::json!({"scheduler.alpha.kubernetes.io/node-selector": "berth.dev/node=real",
-                           "scheduler.alpha.kubernetes.io/defaultTolerations": toleration}),
-    )
-    .await;
+    restricted_real_node_namespace(&client, ns.name()).await;
     let secrets: Api<Secret> = ns.api();
     secrets
         .create(
@@ -96,48 +77,8 @@ async fn helm_install_push_pull_gc_rotate_uninstall() {
 
     // helm install + the Registry: the clock starts.
     let started = Instant::now();
-    must(
-        &helm,
-        &[
-            "install",
-            &release,
-            repo().join("charts/berth-operator").to_str().unwrap(),
-            "--kubeconfig",
-            &kubeconfig,
-            "--namespace",
-            release_ns.name(),
-            "--set",
-            "image.repository=berth/operator",
-            "--set",
-            &format!("image.tag={version}"),
-            "--set",
-            "registryImage.repository=berth/registry",
-            "--set",
-            &format!("registryImage.tag={version}"),
-            "--set",
-            "replicaCount=1",
-            "--set",
-            &format!("watchNamespace={}", ns.name()),
-            "--set",
-            "crds.enabled=false",
-            "--set",
-            "nodeAccess.enabled=true",
-            "--set",
-            "logFormat=text",
-            "--set-json",
-            r#"nodeSelector={"berth.dev/node":"real"}"#,
-            "--set-json",
-            &format!("tolerations={toleration}"),
-        ],
-        &[],
-    );
-    let mut helm_release = Release {
-        helm: helm.clone(),
-        kubeconfig: kubeconfig.clone(),
-        name: release.clone(),
-        namespace: release_ns.name().to_owned(),
-        installed: true,
-    };
+    let mut helm_release =
+        install_chart(&helm, &kubeconfig, &release, release_ns.name(), ns.name());
     let registry: Registry = serde_yaml::from_str(&format!(
         "apiVersion: berth.dev/v1alpha1\nkind: Registry\nmetadata: {{name: {REGISTRY}}}\nspec:\n  \
          storage: {{persistentVolume: {{size: 1Gi}}}}\n  \

@@ -70,18 +70,18 @@ pub struct Release {
 }
 
 impl Release {
+    /// `helm uninstall` of this release, waiting for its objects to go when `wait`.
+    fn uninstall_args(&self, wait: bool) -> Vec<&str> {
+        let mut args = vec!["uninstall", &self.name, "--kubeconfig", &self.kubeconfig];
+        args.extend(["--namespace", &self.namespace]);
+        if wait {
+            args.push("--wait");
+        }
+        args
+    }
+
     pub fn uninstall(&mut self) {
-        let ns = self.namespace.clone();
-        let args = [
-            "uninstall",
-            &self.name,
-            "--kubeconfig",
-            &self.kubeconfig,
-            "--namespace",
-            &ns,
-            "--wait",
-        ];
-        must(&self.helm, &args, &[]);
+        must(&self.helm, &self.uninstall_args(true), &[]);
         self.installed = false;
     }
 }
@@ -89,16 +89,7 @@ impl Release {
 impl Drop for Release {
     fn drop(&mut self) {
         if self.installed {
-            let ns = self.namespace.clone();
-            let args = [
-                "uninstall",
-                &self.name,
-                "--kubeconfig",
-                &self.kubeconfig,
-                "--namespace",
-                &ns,
-            ];
-            let _ = run(&self.helm, &args, &[]);
+            let _ = run(&self.helm, &self.uninstall_args(false), &[]);
         }
     }
 }
@@ -331,6 +322,20 @@ impl Drop for NodeS3 {
 /// The toleration that lets pods onto the real node.
 pub const REAL_NODE_TOLERATION: &str =
     r#"[{"key":"berth.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#;
+
+/// Fails unless the local cluster's real node is Ready.
+pub async fn assert_real_node_ready(client: &Client) {
+    let ready = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .get_opt(REAL_NODE)
+        .await
+        .unwrap()
+        .and_then(|n| n.status?.conditions)
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    assert!(
+        ready,
+        "this test needs the local cluster's real node {REAL_NODE} (e2e/cluster up)"
+    );
+}
 
 /// Labels a namespace `restricted` and sends its pods to the real node.
 pub async fn restricted_real_node_namespace(client: &Client, name: &str) {
