@@ -33,11 +33,25 @@ pub use namespace::TestNamespace;
 ///
 /// The filter comes from `RUST_LOG`, defaulting to `info` for this crate and `warn` for the rest.
 pub fn init_tracing() {
+    init_tracing_with("");
+}
+
+/// [`init_tracing`], with `info` also for the calling test crate (`module_path!()`), whose own
+/// measurements would otherwise be filtered out.
+pub fn init_tracing_with(test_crate: &str) {
+    use std::io::IsTerminal as _;
+    let default = if test_crate.is_empty() {
+        "warn,e2e=info".to_owned()
+    } else {
+        format!("warn,e2e=info,{test_crate}=info")
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,e2e=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     // A second call (another test in the same binary) finds a subscriber already set: fine.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // CI logs are files: escape codes there are noise.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_test_writer()
         .try_init();
 }

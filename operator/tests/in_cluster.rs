@@ -30,7 +30,7 @@ const REGISTRY: &str = "main";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the real node and the images: scripts/test runs it (in-cluster phase)"]
 async fn helm_install_push_pull_gc_rotate_uninstall() {
-    e2e::init_tracing();
+    e2e::init_tracing_with(module_path!());
     let cluster = Cluster::shared().await.expect("a cluster (e2e/cluster up)");
     let client = cluster.client();
     assert_real_node_ready(&client).await;

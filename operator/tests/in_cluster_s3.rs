@@ -6,10 +6,8 @@
 //! against the bucket; what the registries wrote is in the bucket under their prefixes, in
 //! distribution's layout.
 //!
-//! Not yet in `scripts/test`: written in a session that ran out of time before it could run once
-//! (see the README's object-storage status). Run it by hand after `e2e/cluster up` and
-//! `scripts/images build`:
-//! `cargo test -p operator --test in_cluster_s3 -- --ignored --nocapture`.
+//! Part of `scripts/test`'s in-cluster phase; by hand, after `e2e/cluster up` and
+//! `scripts/images build`: `cargo test -p operator --test in_cluster_s3 -- --ignored --nocapture`.
 
 mod common;
 
@@ -50,9 +48,9 @@ fn api_client(ca_pem: &[u8]) -> reqwest::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the real node and the images; not yet run (see the module doc)"]
+#[ignore = "needs the real node and the images (scripts/test runs it)"]
 async fn s3_and_oss_registries_serve_replicated_on_the_real_node() {
-    e2e::init_tracing();
+    e2e::init_tracing_with(module_path!());
     let cluster = Cluster::shared().await.expect("a cluster (e2e/cluster up)");
     let client = cluster.client();
     assert_real_node_ready(&client).await;
