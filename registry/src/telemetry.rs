@@ -1,5 +1,7 @@
 //! Logging setup from `log.level` / `log.formatter` (`RUST_LOG` overrides the level).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogConfig;
@@ -23,6 +25,8 @@ pub fn init(log: &LogConfig, deprecated_level: Option<&str>) {
     let json = matches!(log.formatter.as_deref(), Some("json" | "logstash"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Escape codes only for a person at a terminal, not in pod logs or files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().flatten_event(true).try_init()

@@ -1,5 +1,5 @@
 //! The `registry` command: `config check`, serving the embedded default with
-//! `REGISTRY_*` overrides, startup errors naming the key, SIGTERM shutdown.
+//! `REGISTRY_*` overrides, startup errors naming the key, SIGTERM shutdown, plain text logs.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -240,4 +240,24 @@ fn startup_errors_name_the_key() {
         stderr.contains("\"alice\"") && stderr.contains("bcrypt"),
         "{stderr}"
     );
+}
+
+#[test]
+fn text_logs_carry_no_terminal_escape_codes_when_stderr_is_not_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    // A taken port: the registry logs its start, then fails to bind and exits.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let output = registry()
+        .arg("serve")
+        .env(
+            "REGISTRY_HTTP_ADDR",
+            taken.local_addr().unwrap().to_string(),
+        )
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("starting Berth registry"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "escape codes in {stderr:?}");
 }
