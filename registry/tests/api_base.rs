@@ -249,3 +249,31 @@ fn tokio_stream_from(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn metrics_series_stay_bounded_whatever_methods_clients_send() {
+    let registry = TestRegistry::start().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("registry_http_requests_total{"))
+            .map(str::to_owned)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    // 200 requests with made-up methods, before authentication and routing can reject them.
+    for i in 0..200 {
+        let method = Method::from_bytes(format!("X{i}").as_bytes()).unwrap();
+        registry.request(method, "/v2/").send().await.unwrap();
+    }
+    let text = registry.get("/metrics").await.text().await.unwrap();
+    let after_junk = series(&text);
+    assert!(
+        after_junk.len() <= 3,
+        "{} series after 200 invented methods: {after_junk:#?}",
+        after_junk.len()
+    );
+    assert!(
+        text.contains(r#"registry_http_requests_total{route="base",method="other","#),
+        "{text}"
+    );
+    assert!(!text.contains("X17"), "a client's method became a label");
+}

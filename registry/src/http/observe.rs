@@ -17,7 +17,7 @@ use http_body::{Frame, SizeHint};
 use prometheus_client::metrics::counter::Counter;
 
 use super::path;
-use crate::metrics::{RequestLabels, RouteLabels};
+use crate::metrics::{self, RequestLabels, RouteLabels};
 use crate::state::AppState;
 
 const API_VERSION: &str = "docker-distribution-api-version";
@@ -25,6 +25,7 @@ const API_VERSION: &str = "docker-distribution-api-version";
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
+    let method_label = metrics::method_label(request.method());
     let uri_path = request.uri().path().to_owned();
     let (label, mut response) = match path::parse(&uri_path, request.method()) {
         Ok(route) => {
@@ -44,7 +45,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .requests
         .get_or_create(&RequestLabels {
             route: label,
-            method: method.clone(),
+            method: method_label,
             status,
         })
         .inc();
@@ -53,7 +54,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         .duration
         .get_or_create(&RouteLabels {
             route: label,
-            method: method.clone(),
+            method: method_label,
         })
         .observe(elapsed.as_secs_f64());
     if state.settings.access_log {
