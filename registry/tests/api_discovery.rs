@@ -101,14 +101,17 @@ async fn catalog_lists_repositories_with_pagination() {
         response.json::<Value>().await.unwrap()["repositories"],
         json!(["zeta"])
     );
-    // n above the maximum is capped.
-    let response = registry.get("/v2/_catalog?n=100").await;
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["repositories"]
-            .as_array()
+    // n above catalog.maxentries is refused, as distribution does.
+    let response = registry.get("/v2/_catalog?n=4").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body = response.json::<Value>().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "PAGINATION_NUMBER_INVALID");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
             .unwrap()
-            .len(),
-        3
+            .contains("catalog.maxentries"),
+        "{body}"
     );
 }
 

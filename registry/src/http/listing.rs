@@ -91,10 +91,18 @@ pub async fn tags(state: &AppState, name: &RepositoryName, query: &Query) -> Res
     )
 }
 
-/// GET `/v2/_catalog`; page size defaults to and is capped at `catalog.maxentries`.
+/// GET `/v2/_catalog`; the page size defaults to `catalog.maxentries`, and a larger `n` is
+/// refused with `PAGINATION_NUMBER_INVALID` as distribution does.
 pub async fn catalog(state: &AppState, query: &Query) -> Result<Response> {
     let max = state.settings.catalog_max_entries;
-    let n = parse_n(query)?.map_or(max, |n| n.min(max));
+    let n = match parse_n(query)? {
+        Some(n) if n > max => {
+            return Err(Error::PaginationInvalid(format!(
+                "n must be no larger than {max} (catalog.maxentries), got {n}"
+            )));
+        }
+        n => n.unwrap_or(max),
+    };
     let repositories = state.content.list_repositories().await?;
     let page = paginate(&repositories, Some(n), query.get("last"));
     let mut headers = Vec::new();
