@@ -8,6 +8,7 @@ pub mod content;
 pub mod error;
 pub mod gc;
 pub mod http;
+pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod oci;
@@ -197,12 +198,7 @@ impl Registry {
             addr: addr.clone(),
             source: std::io::Error::other(e),
         })?;
-        let host = if host.is_empty() {
-            "0.0.0.0".to_owned()
-        } else {
-            host
-        };
-        TcpListener::bind((host.as_str(), port))
+        listen::listen(&host, port)
             .await
             .map_err(|source| StartError::Bind {
                 addr: addr.clone(),
