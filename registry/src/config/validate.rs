@@ -228,6 +228,11 @@ fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), Conf
         }
         match tls.minimumtls.as_deref() {
             None | Some("tls1.2") | Some("tls1.3") => {}
+            // distribution accepts these; a config carried over keeps starting, served no lower
+            // than TLS 1.2 (rustls has no older versions).
+            Some(old @ ("tls1.0" | "tls1.1")) => warnings.push(format!(
+                "http.tls.minimumtls {old} is below TLS 1.2, the oldest version Berth serves: using tls1.2"
+            )),
             Some(other) => {
                 return Err(ConfigError::invalid(
                     "http.tls.minimumtls",
@@ -342,7 +347,7 @@ mod tests {
                 "http.tls.key",
             ),
             (
-                &format!("{FS}http: {{tls: {{certificate: /c, key: /k, minimumtls: tls1.0}}}}\n"),
+                &format!("{FS}http: {{tls: {{certificate: /c, key: /k, minimumtls: ssl3}}}}\n"),
                 "http.tls.minimumtls",
             ),
             (
@@ -390,6 +395,18 @@ mod tests {
         .unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("storage.cache"), "{warnings:?}");
+        // Older TLS minimums from distribution configs start, served as TLS 1.2.
+        for old in ["tls1.0", "tls1.1"] {
+            let warnings = check(&format!(
+                "{FS}http: {{tls: {{certificate: /c, key: /k, minimumtls: {old}}}}}\n"
+            ))
+            .unwrap();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].contains(old) && warnings[0].contains("using tls1.2"),
+                "{warnings:?}"
+            );
+        }
     }
 
     #[test]
