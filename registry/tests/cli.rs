@@ -216,7 +216,7 @@ async fn serves_the_embedded_default_with_env_overrides_and_stops_on_sigterm() {
 fn startup_errors_name_the_key() {
     let output = registry()
         .arg("serve")
-        .env("REGISTRY_HTTP_TLS_MINIMUMTLS", "tls1.0")
+        .env("REGISTRY_HTTP_TLS_MINIMUMTLS", "ssl3")
         .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", "/tmp")
         .output()
         .unwrap();
