@@ -24,8 +24,9 @@ const API_VERSION: &str = "docker-distribution-api-version";
 
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let method_label = metrics::method_label(request.method());
+    // Standard methods clone without allocating; the access log prints the method as sent.
+    let method = request.method().clone();
+    let method_label = metrics::method_label(&method);
     let uri_path = request.uri().path().to_owned();
     let (label, mut response) = match path::parse(&uri_path, request.method()) {
         Ok(route) => {
