@@ -555,3 +555,84 @@ async fn stale_uploads_are_purged_and_a_held_lock_stops_the_gc() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// A manifest another tool wrote that GC cannot read (past the manifest depth
+/// limit, or not JSON) holds its own repository, whole, with a warning; GC
+/// still collects everywhere else. It used to stop the whole run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_manifest_holds_its_repository_and_the_rest_is_collected() {
+    use registry::oci::{RepositoryName, Tag};
+    use registry::storage::layout;
+
+    let registry = TestRegistry::start().await;
+    let work = tempfile::tempdir().unwrap();
+    let config = gc_config(work.path(), &registry.root, "");
+    let storage = registry.storage.as_ref();
+
+    registry
+        .push_image("held/app", "v1", &[b"held tagged"])
+        .await;
+    let held_untagged = push_untagged_image(&registry, "held/app", "amd64", &[b"held only"]).await;
+    registry
+        .push_image("fine/app", "v1", &[b"fine tagged"])
+        .await;
+    let fine_untagged = push_untagged_image(&registry, "fine/app", "amd64", &[b"fine only"]).await;
+    let orphan = write_orphan(storage, b"nobody links me").await;
+
+    // Plant what a push through Berth refuses: 100 levels of nesting in an
+    // unknown field, and a tag pointing at a blob that is not JSON at all.
+    let deep = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":{}{}}}"#,
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let deep_digest = write_orphan(storage, deep.as_bytes()).await;
+    let not_json = write_orphan(storage, b"\x00 not a manifest").await;
+    let held: RepositoryName = "held/app".parse().unwrap();
+    let link = |digest: &Digest| bytes::Bytes::from(digest.to_string());
+    storage
+        .put(
+            &layout::revision_link(&held, &deep_digest),
+            link(&deep_digest),
+        )
+        .await
+        .unwrap();
+    let weird: Tag = "weird".parse().unwrap();
+    storage
+        .put(&layout::tag_current_link(&held, &weird), link(&not_json))
+        .await
+        .unwrap();
+
+    let before = registry.stored_blobs().await;
+    let run = run_gc(&config, &["--delete-untagged", "--grace-period", "0s"]).await;
+    run.assert_ok();
+    assert_eq!(run.count("repositories_held"), 1, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("held/app") && run.stderr.contains("unreadable"),
+        "the warning names the repository: {}",
+        run.stderr
+    );
+    // fine/app's untagged image (manifest, config, layer) and the orphan go.
+    assert_eq!(run.count("manifests_deleted"), 1);
+    assert_eq!(run.count("blobs_deleted"), 4);
+    let after = registry.stored_blobs().await;
+    assert!(!after.contains(&orphan.to_string()));
+    assert!(!after.contains(fine_untagged["digest"].as_str().unwrap()));
+    // held/app keeps everything, its untagged image and the unreadable blobs included.
+    for kept in [
+        held_untagged["digest"].as_str().unwrap().to_owned(),
+        deep_digest.to_string(),
+        not_json.to_string(),
+    ] {
+        assert!(after.contains(&kept), "{kept} was deleted");
+    }
+    assert_eq!(before.len() - after.len(), 4);
+    let untagged = held_untagged["digest"].as_str().unwrap();
+    assert_eq!(
+        pull_everything(&registry, "held/app", untagged).await,
+        2,
+        "the held repository's untagged image still pulls"
+    );
+    assert_eq!(pull_everything(&registry, "held/app", "v1").await, 2);
+    assert_eq!(pull_everything(&registry, "fine/app", "v1").await, 2);
+}

@@ -124,6 +124,16 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
         String::from_utf8(nested_arrays(100_000)).unwrap()
     );
     let nested_objects = format!("{}1{}", r#"{"a":"#.repeat(100_000), "}".repeat(100_000));
+    // A valid manifest whose unknown field nests 5,000 levels: serde skips it,
+    // but GC could never read it back (the manifest depth rule refuses it).
+    let nested_unknown_field = valid_manifest.replacen(
+        '{',
+        &format!(
+            r#"{{"x":{},"#,
+            String::from_utf8(nested_arrays(5_000)).unwrap()
+        ),
+        1,
+    );
     let over_limit = vec![b' '; 4 * 1024 * 1024 + 1];
 
     let rows = vec![
@@ -484,6 +494,8 @@ async fn hostile_requests_change_nothing_and_the_server_survives() {
             .manifest(OCI_MANIFEST, nested_in_field),
         row("PUT", "/v2/good/app/manifests/v2", 400, "MANIFEST_INVALID")
             .manifest(OCI_MANIFEST, nested_objects),
+        row("PUT", "/v2/good/app/manifests/v2", 400, "MANIFEST_INVALID")
+            .manifest(OCI_MANIFEST, nested_unknown_field),
         row("PUT", "/v2/good/app/manifests/v2", 400, "MANIFEST_INVALID")
             .manifest(OCI_MANIFEST, huge_array),
         row("PUT", "/v2/good/app/manifests/v2", 413, "MANIFEST_INVALID")

@@ -42,7 +42,7 @@ pub fn mark(
 ) -> Marks {
     let mut marks = Marks::default();
     for repo in repos {
-        let mut roots: Vec<Digest> = if delete_untagged {
+        let mut roots: Vec<Digest> = if delete_untagged && !repo.held {
             repo.tags.iter().map(|(_, d)| d.clone()).collect()
         } else {
             repo.revisions.iter().cloned().collect()
@@ -55,6 +55,11 @@ pub fn mark(
     // Tag targets without a revision link still protect their blob.
     for repo in repos {
         marks.blobs.extend(repo.tags.iter().map(|(_, d)| d.clone()));
+        if repo.held {
+            // An unreadable manifest may name anything pushed to its
+            // repository, and a push links every blob it needs there.
+            marks.blobs.extend(repo.layer_links.iter().cloned());
+        }
     }
     let mut pending: Vec<Digest> = marks.blobs.iter().cloned().collect();
     let mut visited: HashSet<Digest> = HashSet::new();
@@ -127,6 +132,7 @@ mod tests {
                 .collect(),
             tag_history: Vec::new(),
             layer_links: Vec::new(),
+            held: false,
         }
     }
 
@@ -204,5 +210,24 @@ mod tests {
         }
         // The child's own repository does not keep its untagged revision link.
         assert_eq!(marks.unkept(&repos[1]).count(), 1);
+    }
+
+    #[test]
+    fn a_held_repository_keeps_every_revision_and_linked_blob() {
+        let (mut repos, mut manifests) = fixture();
+        // 14 is unreadable: its references are unknown.
+        manifests.remove(&d(14));
+        repos[0].layer_links = vec![d(26), d(27), d(29)];
+        repos[0].held = true;
+        let marks = mark(&repos, &manifests, true, &HashMap::new());
+        assert_eq!(marks.unkept(&repos[0]).count(), 0);
+        for n in [14, 26, 27, 29] {
+            assert!(marks.blobs.contains(&d(n)), "{n}");
+        }
+        // The other repository is still collected as usual.
+        repos[1].tags.clear();
+        let marks = mark(&repos, &manifests, true, &HashMap::new());
+        assert_eq!(marks.unkept(&repos[1]).count(), 1);
+        assert!(!marks.blobs.contains(&d(28)));
     }
 }

@@ -93,6 +93,9 @@ pub struct GcSummary {
     pub dry_run: bool,
     pub delete_untagged: bool,
     pub repositories: u64,
+    /// Repositories left unswept because one of their manifests is
+    /// unreadable (each is named in a warning).
+    pub repositories_held: u64,
     pub manifests_marked: u64,
     pub manifests_deleted: u64,
     pub blobs_total: u64,
@@ -126,8 +129,6 @@ pub enum GcError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("manifest {0} is not valid JSON, so what it references is unknown; nothing was swept")]
-    UnreadableManifest(Digest),
     #[error("interrupted; the maintenance lock was released and nothing reachable was deleted")]
     Interrupted,
     #[error(transparent)]

@@ -12,7 +12,7 @@ use crate::storage::{StorageError, layout};
 
 use super::mark::mark;
 use super::progress::Progress;
-use super::scan::{self, ManifestRefs};
+use super::scan::{self, ManifestRead, ManifestRefs, RepoScan};
 use super::{GcError, GcOptions};
 
 /// An untagged manifest to remove from one repository.
@@ -38,6 +38,8 @@ pub struct BlobDeletion {
 #[derive(Debug, Default)]
 pub struct Plan {
     pub repositories: u64,
+    /// Repositories not swept because one of their manifests is unreadable.
+    pub repositories_held: u64,
     pub manifests_marked: u64,
     pub blobs_total: u64,
     pub blobs_marked: u64,
@@ -54,9 +56,11 @@ pub async fn build(
 ) -> Result<Plan, GcError> {
     let concurrency = options.concurrency.max(1);
     progress.set_phase("scanning repositories");
-    let repos = scan::scan_repositories(content, concurrency, progress).await?;
+    let mut repos = scan::scan_repositories(content, concurrency, progress).await?;
     progress.set_phase("reading manifests");
-    let mut manifests = scan::read_manifests(content, &repos, concurrency, progress).await?;
+    let scanned = scan::read_manifests(content, &repos, concurrency, progress).await?;
+    let mut manifests = scanned.refs;
+    let held = hold_unreadable(&mut repos, &scanned.unreadable);
     read_foreign_children(content, &mut manifests, concurrency).await?;
 
     progress.set_phase("marking");
@@ -89,6 +93,7 @@ pub async fn build(
 
     let mut plan = Plan {
         repositories: repos.len() as u64,
+        repositories_held: held,
         manifests_marked: marks.kept.values().map(|k| k.len() as u64).sum(),
         ..Plan::default()
     };
@@ -169,6 +174,32 @@ pub async fn build(
     Ok(plan)
 }
 
+/// Marks the repositories holding an unreadable manifest as held (kept whole)
+/// and warns about each; returns how many there are.
+fn hold_unreadable(repos: &mut [RepoScan], unreadable: &HashSet<Digest>) -> u64 {
+    let mut held = 0;
+    for repo in repos.iter_mut() {
+        let found: Vec<&Digest> = repo
+            .revisions
+            .iter()
+            .chain(repo.tags.iter().map(|(_, d)| d))
+            .filter(|d| unreadable.contains(*d))
+            .collect();
+        if let Some(first) = found.first() {
+            tracing::warn!(
+                repository = %repo.name,
+                manifest = %first,
+                unreadable = found.len(),
+                "a manifest in this repository is unreadable (not JSON or past the manifest \
+                 limits), so what it references is unknown: the repository is not swept"
+            );
+            repo.held = true;
+            held += 1;
+        }
+    }
+    held
+}
+
 /// Index children that are not revisions anywhere (an index pushed with
 /// sparse validation, or children only another repository links) are read
 /// from the blob store so their own references are marked too.
@@ -193,12 +224,12 @@ async fn read_foreign_children(
         attempted.extend(missing.iter().cloned());
         let found: Vec<Option<(Digest, ManifestRefs)>> = stream::iter(missing)
             .map(|digest| async move {
-                let bytes = scan::read_blob(content, &digest).await?;
-                Ok::<_, GcError>(
-                    bytes
-                        .and_then(|b| scan::parse_references(&b))
-                        .map(|r| (digest, r)),
-                )
+                // A child that is missing or not a manifest (sparse
+                // validation lets an index name anything) has nothing to mark.
+                Ok::<_, GcError>(match scan::read_manifest(content, &digest).await? {
+                    ManifestRead::Refs(refs) => Some((digest, refs)),
+                    ManifestRead::Missing | ManifestRead::Unreadable(_) => None,
+                })
             })
             .buffer_unordered(concurrency)
             .try_collect()

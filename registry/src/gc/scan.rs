@@ -4,10 +4,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::content::Content;
+use crate::oci::manifest::{self, MAX_MANIFEST_BYTES, ManifestError};
 use crate::oci::{Algorithm, Digest, RepositoryName, Tag};
 use crate::storage::{StorageError, layout};
 
@@ -26,6 +26,9 @@ pub struct RepoScan {
     pub tag_history: Vec<(Tag, Digest)>,
     /// `_layers`: blobs linked into the repository.
     pub layer_links: Vec<Digest>,
+    /// One of its manifests is unreadable (see [`ManifestScan::unreadable`]):
+    /// the repository keeps every revision and every blob it links.
+    pub held: bool,
 }
 
 /// The references of one stored manifest.
@@ -109,42 +112,90 @@ async fn scan_repository(content: &Content, name: RepositoryName) -> Result<Repo
         tags,
         tag_history,
         layer_links,
+        held: false,
     })
 }
 
+/// The manifests GC read, and those it could not.
+#[derive(Debug, Default)]
+pub struct ManifestScan {
+    pub refs: HashMap<Digest, ManifestRefs>,
+    /// Revisions or tag targets that are not a manifest GC can read (not
+    /// JSON, past the manifest limits: written by another tool). What they
+    /// reference is unknown, so the repositories holding them are not swept.
+    pub unreadable: HashSet<Digest>,
+}
+
+/// What reading one stored manifest found.
+pub enum ManifestRead {
+    Refs(ManifestRefs),
+    Missing,
+    Unreadable(String),
+}
+
 /// Reads and parses every distinct manifest, `concurrency` at a time. A
-/// revision whose blob is gone is skipped (nothing left to protect); one that
-/// is not JSON stops the GC, since its references cannot be known.
+/// revision whose blob is gone is skipped (nothing left to protect).
 pub async fn read_manifests(
     content: &Content,
     repos: &[RepoScan],
     concurrency: usize,
     progress: &Progress,
-) -> Result<HashMap<Digest, ManifestRefs>, GcError> {
+) -> Result<ManifestScan, GcError> {
     let mut digests: HashSet<&Digest> = HashSet::new();
     for repo in repos {
         digests.extend(repo.revisions.iter());
         digests.extend(repo.tags.iter().map(|(_, d)| d));
     }
-    let parsed: Vec<Option<(Digest, ManifestRefs)>> = stream::iter(digests)
+    let read: Vec<(Digest, ManifestRead)> = stream::iter(digests)
         .map(|digest| async move {
-            let result = match read_blob(content, digest).await {
-                Ok(Some(bytes)) => parse_references(&bytes)
-                    .map(|refs| Some((digest.clone(), refs)))
-                    .ok_or_else(|| GcError::UnreadableManifest(digest.clone())),
-                Ok(None) => {
-                    tracing::warn!(%digest, "manifest revision without its blob; skipping");
-                    Ok(None)
-                }
-                Err(e) => Err(e),
-            };
+            let read = read_manifest(content, digest).await?;
             progress.manifest_read();
-            result
+            Ok::<_, GcError>((digest.clone(), read))
         })
         .buffer_unordered(concurrency)
         .try_collect()
         .await?;
-    Ok(parsed.into_iter().flatten().collect())
+    let mut scan = ManifestScan::default();
+    for (digest, read) in read {
+        match read {
+            ManifestRead::Refs(refs) => {
+                scan.refs.insert(digest, refs);
+            }
+            ManifestRead::Missing => {
+                tracing::warn!(%digest, "manifest revision without its blob; skipping");
+            }
+            ManifestRead::Unreadable(reason) => {
+                tracing::warn!(%digest, %reason, "manifest is unreadable");
+                scan.unreadable.insert(digest);
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// Reads one manifest blob under the shared manifest limits: anything larger
+/// is not read at all (an index may name a multi-GB layer as a child).
+pub async fn read_manifest(content: &Content, digest: &Digest) -> Result<ManifestRead, GcError> {
+    let path = layout::blob_data(digest);
+    match content.storage().stat(&path).await {
+        Ok(meta) if meta.size > MAX_MANIFEST_BYTES as u64 => {
+            return Ok(ManifestRead::Unreadable(
+                ManifestError::TooLarge.to_string(),
+            ));
+        }
+        Ok(_) => {}
+        Err(StorageError::NotFound(_)) => return Ok(ManifestRead::Missing),
+        Err(e) => return Err(e.into()),
+    }
+    let bytes = match content.storage().get(&path).await {
+        Ok(bytes) => bytes,
+        Err(StorageError::NotFound(_)) => return Ok(ManifestRead::Missing),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match parse_references(&bytes) {
+        Ok(refs) => ManifestRead::Refs(refs),
+        Err(e) => ManifestRead::Unreadable(e.to_string()),
+    })
 }
 
 /// Every blob in the blob store.
@@ -174,9 +225,11 @@ pub async fn scan_blobs(content: &Content, progress: &Progress) -> Result<Vec<Di
 /// The digests a manifest names, found by walking its JSON: any string that
 /// is a digest counts (so unknown or future fields are honoured), except
 /// under the top-level `subject`.
-pub fn parse_references(bytes: &[u8]) -> Option<ManifestRefs> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let object = value.as_object_mut()?;
+pub fn parse_references(bytes: &[u8]) -> Result<ManifestRefs, ManifestError> {
+    let mut value = manifest::parse_json(bytes)?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| ManifestError::NotJson("not a JSON object".to_owned()))?;
     let subject = object
         .remove("subject")
         .and_then(|s| s.get("digest")?.as_str()?.parse::<Digest>().ok());
@@ -192,7 +245,7 @@ pub fn parse_references(bytes: &[u8]) -> Option<ManifestRefs> {
         .unwrap_or_default();
     let mut references = Vec::new();
     collect_digests(&value, &mut references);
-    Some(ManifestRefs {
+    Ok(ManifestRefs {
         references,
         children,
         subject,
@@ -216,15 +269,6 @@ fn collect_digests(value: &serde_json::Value, into: &mut Vec<Digest>) {
 
 fn digest(algorithm: Algorithm, hex: &str) -> Option<Digest> {
     format!("{algorithm}:{hex}").parse().ok()
-}
-
-/// A blob's bytes; `None` when it is not in the store.
-pub async fn read_blob(content: &Content, digest: &Digest) -> Result<Option<Bytes>, GcError> {
-    match content.storage().get(&layout::blob_data(digest)).await {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(StorageError::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
 }
 
 #[cfg(test)]
@@ -263,6 +307,6 @@ mod tests {
         let schema1 = serde_json::json!({"schemaVersion": 1, "fsLayers": [{"blobSum": sum}]});
         let refs = parse_references(schema1.to_string().as_bytes()).unwrap();
         assert_eq!(refs.references[0].to_string(), sum);
-        assert!(parse_references(b"not json").is_none());
+        assert!(parse_references(b"not json").is_err());
     }
 }

@@ -106,6 +106,7 @@ pub async fn execute(
     progress.set_phase("done");
     Ok(GcSummary {
         repositories: plan.repositories,
+        repositories_held: plan.repositories_held,
         manifests_marked: plan.manifests_marked,
         manifests_deleted: plan.manifest_deletions.len() as u64,
         blobs_total: plan.blobs_total,

@@ -13,6 +13,12 @@ use super::media_type::{self, ManifestKind};
 /// The largest manifest accepted (the spec requires at least 4 MiB to be accepted).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 
+/// The deepest JSON nesting a manifest may have (objects and arrays). Real
+/// manifests nest 4 levels (manifest, layers, descriptor, annotations); the
+/// bound keeps every accepted manifest readable by any JSON parser, including
+/// the tree-building one GC uses (serde_json stops at 128).
+pub const MAX_MANIFEST_DEPTH: usize = 64;
+
 /// Why a manifest body was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ManifestError {
@@ -36,6 +42,59 @@ pub enum ManifestError {
     MixedKinds,
     #[error("descriptor size must not be negative")]
     NegativeSize,
+    #[error("manifest nests deeper than {MAX_MANIFEST_DEPTH} levels")]
+    TooDeep,
+    #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
+    TooLarge,
+}
+
+/// The one rule for what a stored manifest may look like beyond its schema:
+/// at most [`MAX_MANIFEST_BYTES`] and [`MAX_MANIFEST_DEPTH`]. Applied when a
+/// manifest is pushed and when GC reads one, so GC can read every manifest
+/// the registry accepted.
+pub fn check_limits(bytes: &[u8]) -> Result<(), ManifestError> {
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge);
+    }
+    if json_depth(bytes) > MAX_MANIFEST_DEPTH {
+        return Err(ManifestError::TooDeep);
+    }
+    Ok(())
+}
+
+/// Parses a manifest (or anything GC treats as one) into a JSON tree, after
+/// [`check_limits`].
+pub fn parse_json(bytes: &[u8]) -> Result<serde_json::Value, ManifestError> {
+    check_limits(bytes)?;
+    serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))
+}
+
+/// The deepest nesting of `[`/`{` outside strings, in one pass without
+/// recursion (the bytes need not be valid JSON).
+fn json_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A content descriptor as it appears in manifests and indexes.
@@ -93,6 +152,7 @@ pub struct Manifest {
 impl Manifest {
     /// Parses and validates a manifest pushed with the given `Content-Type`.
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Self, ManifestError> {
+        check_limits(bytes)?;
         let raw: RawManifest =
             serde_json::from_slice(bytes).map_err(|e| ManifestError::NotJson(e.to_string()))?;
         if raw.schema_version != Some(2) {
@@ -297,8 +357,39 @@ mod tests {
         );
         assert!(matches!(
             Manifest::parse(nested.as_bytes(), Some(OCI_MANIFEST)),
-            Err(ManifestError::NotJson(_))
+            Err(ManifestError::TooDeep)
         ));
+    }
+
+    #[test]
+    fn depth_is_bounded_by_one_rule_for_push_and_gc() {
+        let nest = |depth: usize| {
+            format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"x","digest":"{}","size":1}},"x":{}1{}}}"#,
+                digest('a'),
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            )
+        };
+        // The outer object counts as one level.
+        let deepest_allowed = nest(MAX_MANIFEST_DEPTH);
+        assert_eq!(json_depth(deepest_allowed.as_bytes()), MAX_MANIFEST_DEPTH);
+        assert!(Manifest::parse(deepest_allowed.as_bytes(), None).is_ok());
+        assert!(parse_json(deepest_allowed.as_bytes()).is_ok());
+        // 5,000 levels in an unknown field: serde skips it, the rule does not.
+        for depth in [MAX_MANIFEST_DEPTH + 1, 5_000] {
+            let deep = nest(depth);
+            assert_eq!(
+                Manifest::parse(deep.as_bytes(), None),
+                Err(ManifestError::TooDeep)
+            );
+            assert_eq!(parse_json(deep.as_bytes()), Err(ManifestError::TooDeep));
+        }
+        // Brackets inside strings (escaped quotes included) do not count.
+        let in_string = r#"{"a":"[[[[\"[[[[{{{{","b":[{}]}"#;
+        assert_eq!(json_depth(in_string.as_bytes()), 3);
+        let too_large = vec![b' '; MAX_MANIFEST_BYTES + 1];
+        assert_eq!(parse_json(&too_large), Err(ManifestError::TooLarge));
     }
 
     #[test]
