@@ -291,3 +291,100 @@ async fn referrers_recorded_through_the_fallback_tag_are_listed() {
         "application/vnd.example.legacy"
     );
 }
+
+/// The `next` link of a listing response, if any.
+fn next_link(response: &reqwest::Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().unwrap();
+    let start = link.find('<')? + 1;
+    let end = link.find('>')?;
+    assert!(link.ends_with("rel=\"next\""), "{link}");
+    Some(link[start..end].to_owned())
+}
+
+/// Follows `Link: rel="next"` from `path`; returns every digest listed and
+/// how many pages it took.
+async fn all_referrer_pages(registry: &TestRegistry, path: &str) -> (Vec<String>, usize) {
+    let (mut digests, mut pages) = (Vec::new(), 0);
+    let mut next = Some(path.to_owned());
+    while let Some(path) = next {
+        let response = registry.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        next = next_link(&response);
+        let index: Value = response.json().await.unwrap();
+        let page = index["manifests"].as_array().unwrap();
+        assert!(page.len() <= registry::content::REFERRERS_PAGE);
+        digests.extend(page.iter().map(|m| m["digest"].as_str().unwrap().to_owned()));
+        pages += 1;
+        assert!(pages < 10, "pagination does not end");
+    }
+    (digests, pages)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrers_are_paginated_with_link_and_read_from_their_index() {
+    use futures_util::{StreamExt, stream};
+    use registry::oci::{Digest, RepositoryName};
+    use registry::storage::layout;
+
+    let registry = TestRegistry::start().await;
+    let (subject, subject_bytes) = registry.push_image("many", "v1", &[b"layer"]).await;
+    let subject_size = subject_bytes.len();
+    let total = registry::content::REFERRERS_PAGE + 3;
+    let mut pushed: Vec<Digest> = stream::iter(0..total)
+        .map(|i| {
+            let (registry, subject) = (&registry, &subject);
+            let artifact_type = if i % 100 == 0 { "rare" } else { "common" };
+            async move {
+                push_referrer(
+                    registry,
+                    "many",
+                    subject,
+                    subject_size,
+                    Some(&format!("application/vnd.example.{artifact_type}")),
+                    "application/vnd.oci.empty.v1+json",
+                    &i.to_string(),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    pushed.sort();
+    let pushed: Vec<String> = pushed.iter().map(|d| d.to_string()).collect();
+
+    let path = format!("/v2/many/referrers/{subject}");
+    let (listed, pages) = all_referrer_pages(&registry, &path).await;
+    assert_eq!(pages, 2);
+    assert_eq!(listed, pushed, "every referrer once, ordered by digest");
+
+    // A filter applies across pages and its link keeps the filter.
+    let filtered = format!("{path}?artifactType=application/vnd.example.rare");
+    let (rare, pages) = all_referrer_pages(&registry, &filtered).await;
+    assert_eq!((rare.len(), pages), (11, 1));
+    let common = format!("{path}?artifactType=application%2Fvnd.example.common");
+    let (common, pages) = all_referrer_pages(&registry, &common).await;
+    assert_eq!((common.len(), pages), (total - 11, 1));
+
+    assert_error(
+        registry.get(&format!("{path}?last=not-a-digest")).await,
+        StatusCode::BAD_REQUEST,
+        "PAGINATION_NUMBER_INVALID",
+    )
+    .await;
+
+    // An entry written before listings had descriptors (no `descriptor`
+    // object) is described from its manifest, with the same fields.
+    let repo: RepositoryName = "many".parse().unwrap();
+    let first: Digest = pushed[0].parse().unwrap();
+    let page: Value = registry.get_json(&path).await;
+    let indexed = page["manifests"][0].clone();
+    assert_eq!(indexed["digest"], pushed[0]);
+    registry
+        .storage
+        .delete(&layout::referrer_descriptor(&repo, &subject, &first))
+        .await
+        .unwrap();
+    let page: Value = registry.get_json(&path).await;
+    assert_eq!(page["manifests"][0], indexed);
+}

@@ -2,14 +2,13 @@
 //! through a revision link, named by tags whose `current` link is written last.
 
 use bytes::Bytes;
-use futures_util::future::try_join_all;
 
 use crate::error::{Error, Result};
 use crate::oci::media_type::{self, ManifestKind};
 use crate::oci::{Algorithm, Descriptor, Digest, Manifest, Reference, RepositoryName, Tag};
 use crate::storage::{StorageError, layout};
 
-use super::Content;
+use super::{Content, bounded};
 
 /// A manifest as served to clients.
 #[derive(Debug, Clone)]
@@ -123,8 +122,7 @@ impl Content {
             Err(StorageError::NotFound(_)) => return Err(unknown()),
             Err(e) => return Err(e.into()),
         };
-        let media_type = crate::oci::manifest::stored_media_type(&bytes)
-            .unwrap_or_else(|| infer_media_type(&bytes).to_owned());
+        let media_type = served_media_type(&bytes);
         Ok(StoredManifest {
             digest,
             media_type,
@@ -164,14 +162,16 @@ impl Content {
         self.check_references(repo, &manifest, validation).await?;
 
         if self.global_blob_meta(&digest).await?.is_none() {
-            self.storage.put(&layout::blob_data(&digest), bytes).await?;
+            self.storage
+                .put(&layout::blob_data(&digest), bytes.clone())
+                .await?;
         }
         self.write_link(&layout::revision_link(repo, &digest), &digest)
             .await?;
         let subject = manifest.subject.as_ref().map(|s| s.digest.clone());
         if let Some(subject) = &subject {
-            self.write_link(&layout::referrer_link(repo, subject, &digest), &digest)
-                .await?;
+            let descriptor = super::referrers::referrer_descriptor(&manifest, &digest, &bytes);
+            self.index_referrer(repo, subject, &descriptor).await?;
         }
         for tag in tags {
             self.write_link(&layout::tag_index_link(repo, tag, &digest), &digest)
@@ -190,24 +190,24 @@ impl Content {
         validation: &ManifestValidation,
     ) -> Result<()> {
         if validation.require_blobs {
-            let blobs = manifest
+            let checks = manifest
                 .required_blobs()
                 .map(|d| self.require_blob(repo, d));
-            try_join_all(blobs).await?;
+            bounded(checks.collect()).await?;
         }
         if manifest.kind == ManifestKind::Index {
             let required = manifest
                 .manifests
                 .iter()
                 .filter(|d| validation.index.requires(d));
-            let children = required.map(|d| async move {
+            let checks = required.map(|d| async move {
                 if self.has_manifest(repo, &d.digest).await? {
                     Ok(())
                 } else {
                     Err(Error::ManifestBlobUnknown(d.digest.clone()))
                 }
             });
-            try_join_all(children).await?;
+            bounded(checks.collect()).await?;
         }
         Ok(())
     }
@@ -261,6 +261,13 @@ impl Content {
             }
         }
     }
+}
+
+/// The media type a stored manifest is served with: its `mediaType` field,
+/// else inferred from its shape.
+pub(super) fn served_media_type(bytes: &[u8]) -> String {
+    crate::oci::manifest::stored_media_type(bytes)
+        .unwrap_or_else(|| infer_media_type(bytes).to_owned())
 }
 
 /// The media type of a stored manifest without a `mediaType` field (allowed

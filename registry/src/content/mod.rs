@@ -20,7 +20,32 @@ use crate::storage::{Storage, StorageError};
 
 pub use hashing::HashingStream;
 pub use manifests::{IndexValidation, ManifestValidation, PushedManifest, StoredManifest};
+pub use referrers::{REFERRERS_PAGE, ReferrersPage};
 pub use uploads::{UploadHashes, UploadId, upload_location};
+
+/// Storage requests one content operation keeps in flight at once (existence
+/// checks of a manifest's references, tag stats, referrer reads): enough to
+/// hide object-store latency, bounded so one request cannot flood storage.
+pub(crate) const STORAGE_FANOUT: usize = 16;
+
+/// Awaits `operations` [`STORAGE_FANOUT`] at a time and returns their
+/// results in order. Callers build the (unpolled) futures first: a stream
+/// adaptor over a closure that borrows request state is not `Send` enough
+/// for axum's handlers.
+pub(crate) async fn bounded<R, Fut>(operations: Vec<Fut>) -> Result<Vec<R>>
+where
+    Fut: Future<Output = Result<R>>,
+{
+    let mut results = Vec::with_capacity(operations.len());
+    let mut operations = operations.into_iter();
+    loop {
+        let chunk: Vec<Fut> = operations.by_ref().take(STORAGE_FANOUT).collect();
+        if chunk.is_empty() {
+            return Ok(results);
+        }
+        results.extend(futures_util::future::try_join_all(chunk).await?);
+    }
+}
 
 /// Registry content operations over one storage backend.
 #[derive(Debug, Clone)]

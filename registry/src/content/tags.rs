@@ -1,13 +1,11 @@
 //! Tags (end-8): one directory per tag under `_manifests/tags`; a tag exists
 //! once its `current` link is written.
 
-use futures_util::future::try_join_all;
-
 use crate::error::{Error, Result};
 use crate::oci::{RepositoryName, Tag};
 use crate::storage::{StorageError, layout};
 
-use super::Content;
+use super::{Content, bounded};
 
 impl Content {
     /// Whether anything is stored for a repository (links, manifests, uploads).
@@ -24,22 +22,26 @@ impl Content {
     /// Every committed tag of a repository, in lexical order.
     pub async fn list_tags(&self, repo: &RepositoryName) -> Result<Vec<Tag>> {
         let names = self.list_or_empty(&layout::tags_dir(repo)).await?;
-        let checks = names
+        let tags = names
             .into_iter()
-            .filter_map(|name| name.parse::<Tag>().ok())
-            .map(|tag| async move {
-                // A tag directory without its `current` link is an interrupted push.
-                match self
-                    .storage
-                    .stat(&layout::tag_current_link(repo, &tag))
-                    .await
-                {
-                    Ok(_) => Ok(Some(tag)),
-                    Err(StorageError::NotFound(_)) => Ok(None),
-                    Err(e) => Err(Error::from(e)),
-                }
-            });
-        let mut tags: Vec<Tag> = try_join_all(checks).await?.into_iter().flatten().collect();
+            .filter_map(|name| name.parse::<Tag>().ok());
+        let checks = tags.map(|tag| async move {
+            // A tag directory without its `current` link is an interrupted push.
+            match self
+                .storage
+                .stat(&layout::tag_current_link(repo, &tag))
+                .await
+            {
+                Ok(_) => Ok(Some(tag)),
+                Err(StorageError::NotFound(_)) => Ok(None),
+                Err(e) => Err(Error::from(e)),
+            }
+        });
+        let mut tags: Vec<Tag> = bounded(checks.collect())
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         tags.sort();
         Ok(tags)
     }

@@ -14,7 +14,7 @@ use crate::oci::RepositoryName;
 use crate::state::AppState;
 
 /// Characters escaped in the `last` query value: all but RFC 3986 unreserved ones.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

@@ -156,6 +156,13 @@ pub fn referrer_link(name: &RepositoryName, subject: &Digest, referrer: &Digest)
     )
 }
 
+/// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>/descriptor` — the
+/// descriptor a referrers listing shows, written at push so a listing reads
+/// this small object instead of the referring manifest (Berth-only).
+pub fn referrer_descriptor(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
+    format!("{}/descriptor", referrer_dir(name, subject, referrer))
+}
+
 /// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>` — one referrer's directory.
 pub fn referrer_dir(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
     format!(
