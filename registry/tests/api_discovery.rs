@@ -313,7 +313,10 @@ async fn all_referrer_pages(registry: &TestRegistry, path: &str) -> (Vec<String>
         let index: Value = response.json().await.unwrap();
         let page = index["manifests"].as_array().unwrap();
         assert!(page.len() <= registry::content::REFERRERS_PAGE);
-        digests.extend(page.iter().map(|m| m["digest"].as_str().unwrap().to_owned()));
+        digests.extend(
+            page.iter()
+                .map(|m| m["digest"].as_str().unwrap().to_owned()),
+        );
         pages += 1;
         assert!(pages < 10, "pagination does not end");
     }

@@ -1,6 +1,6 @@
-//! Slow and greedy clients over real HTTP: a stalled or trickling body fails
-//! after `http.timeouts.bodyidle` with the connection closed and the upload
-//! still resumable; more than `http.limits.concurrentuploads` simultaneous
+//! Slow and greedy clients over real HTTP: a stalled body fails after
+//! `http.timeouts.bodyidle`, a trickling one below `http.timeouts.bodyminrate`,
+//! with the connection closed and the upload still resumable; more than `http.limits.concurrentuploads` simultaneous
 //! upload bodies get 429 `TOOMANYREQUESTS` with `Retry-After`.
 
 mod common;
@@ -65,7 +65,8 @@ async fn response_within(stream: &mut TcpStream, bound: Duration) -> RawResponse
 
 #[tokio::test]
 async fn stalled_and_trickling_bodies_time_out_and_uploads_resume() {
-    let registry = start("  timeouts:\n    bodyidle: 1s\n").await;
+    // The rate check off: this is about idleness alone.
+    let registry = start("  timeouts:\n    bodyidle: 1s\n    bodyminrate: 0\n").await;
     let host = registry.host();
     let data = random_bytes(100);
     let digest = Algorithm::Sha256.digest_of(&data);
@@ -127,6 +128,78 @@ async fn stalled_and_trickling_bodies_time_out_and_uploads_resume() {
     assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
     let blob = registry.get(&format!("/v2/slow/app/blobs/{digest}")).await;
     assert_eq!(blob.status(), StatusCode::OK);
+    assert_eq!(blob.bytes().await.unwrap().as_ref(), data.as_slice());
+}
+
+#[tokio::test]
+async fn a_body_trickling_below_the_minimum_rate_is_cut_off_and_resumes() {
+    let registry = start("  timeouts:\n    bodyidle: 1s\n    bodyminrate: 1000\n").await;
+    let host = registry.host();
+    let data = random_bytes(4000);
+    let digest = Algorithm::Sha256.digest_of(&data);
+    let upload = session(&registry, "slow/trickle").await;
+
+    // One byte every 100 ms: never idle for the 1s, but 10 bytes/s. Without a
+    // minimum rate this holds an upload slot for the 400 s the body would take.
+    let started = Instant::now();
+    let mut stream = stalled(&host, "PATCH", &upload, data.len(), &data[..1], None).await;
+    let trickle = {
+        let bytes = data[1..40].to_vec();
+        async move {
+            for byte in bytes {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if stream.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+            }
+            stream
+        }
+    };
+    let mut stream = trickle.await;
+    let response = response_within(&mut stream, Duration::from_secs(10)).await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        response.status,
+        408,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(
+        String::from_utf8_lossy(&response.body).contains("below the minimum"),
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "cut off after {elapsed:?}"
+    );
+
+    // What arrived was kept; the rest at a normal pace completes the blob.
+    let status = registry.get(&upload).await;
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    let received: usize = status.headers()["range"].to_str().unwrap()[2..]
+        .parse::<usize>()
+        .unwrap()
+        + 1;
+    assert!((1..40).contains(&received), "{received} bytes kept");
+    let resumed = registry
+        .request(Method::PATCH, &upload)
+        .header("content-range", format!("{received}-{}", data.len() - 1))
+        .body(data[received..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), StatusCode::ACCEPTED);
+    let done = registry
+        .request(Method::PUT, &format!("{upload}?digest={digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let blob = registry
+        .get(&format!("/v2/slow/trickle/blobs/{digest}"))
+        .await;
     assert_eq!(blob.bytes().await.unwrap().as_ref(), data.as_slice());
 }
 

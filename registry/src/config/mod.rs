@@ -507,6 +507,10 @@ pub struct TimeoutsConfig {
     /// and its connection is closed (default 60s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bodyidle: Option<GoDuration>,
+    /// Bytes per second a request body must average over each `bodyidle`
+    /// of waiting for it, or it fails like an idle one (default 10240; 0 off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bodyminrate: Option<u64>,
 }
 
 /// `http.limits` (Berth extension).
