@@ -35,7 +35,7 @@ use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
 use crate::storage::s3::S3Storage;
 use crate::storage::s3::settings::BucketSettings;
-use crate::tls::{CertificateReloader, TlsError, TlsSettings};
+use crate::tls::{TlsError, TlsReloader, TlsSettings};
 
 pub use crate::http::router as app;
 
@@ -77,7 +77,7 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct Registry {
     pub state: AppState,
-    pub tls: Option<(Arc<rustls::ServerConfig>, CertificateReloader)>,
+    pub tls: Option<TlsReloader>,
     config: Config,
 }
 
@@ -215,7 +215,7 @@ impl Registry {
         if let Some(auth) = &self.state.auth {
             auth.watch(auth::RELOAD_INTERVAL);
         }
-        if let Some((_, reloader)) = &self.tls {
+        if let Some(reloader) = &self.tls {
             reloader.watch(tls::RELOAD_INTERVAL);
         }
         let purging = self.config.storage.upload_purging();
@@ -243,14 +243,8 @@ impl Registry {
             .map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0);
         let limits = crate::http::limits::Limits::from_config(&self.config.http);
         let router = crate::http::router_with_limits(self.state.clone(), limits);
-        server::serve(
-            listener,
-            router,
-            self.tls.map(|(config, _)| config),
-            shutdown,
-            drain,
-        )
-        .await
-        .map_err(StartError::Serve)
+        server::serve(listener, router, self.tls, shutdown, drain)
+            .await
+            .map_err(StartError::Serve)
     }
 }
