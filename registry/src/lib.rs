@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use ::http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, split_listen_addr};
@@ -35,7 +36,7 @@ use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
 use crate::storage::s3::S3Storage;
 use crate::storage::s3::settings::BucketSettings;
-use crate::tls::{CertificateReloader, TlsError, TlsSettings};
+use crate::tls::{TlsError, TlsReloader, TlsSettings};
 
 pub use crate::http::router as app;
 
@@ -73,11 +74,40 @@ pub enum StartError {
     Serve(#[source] std::io::Error),
 }
 
+/// The sockets a registry serves on: `http.addr`, and `http.debug.addr` when set.
+#[derive(Debug)]
+pub struct Listeners {
+    pub api: TcpListener,
+    pub debug: Option<TcpListener>,
+}
+
+/// distribution's name of the configured storage driver (for health check names).
+fn storage_driver(config: &Config) -> &'static str {
+    match (&config.storage.filesystem, &config.storage.s3) {
+        (Some(_), _) => "filesystem",
+        (None, Some(_)) => "s3",
+        (None, None) => "oss",
+    }
+}
+
+async fn bind_addr(addr: &str) -> Result<TcpListener, StartError> {
+    let (host, port) = split_listen_addr(addr).map_err(|e| StartError::Bind {
+        addr: addr.to_owned(),
+        source: std::io::Error::other(e),
+    })?;
+    listen::listen(&host, port)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
 /// A registry assembled from its config, ready to serve.
 #[derive(Debug)]
 pub struct Registry {
     pub state: AppState,
-    pub tls: Option<(Arc<rustls::ServerConfig>, CertificateReloader)>,
+    pub tls: Option<TlsReloader>,
     config: Config,
 }
 
@@ -146,6 +176,7 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
         extra_headers,
         access_log: !config.log.accesslog.as_ref().is_some_and(|a| a.disabled),
         redirect_blobs: redirects(config),
+        api_metrics: config.http.debug_metrics_path().is_none(),
     })
 }
 
@@ -191,31 +222,26 @@ impl Registry {
         })
     }
 
-    /// Binds `http.addr`.
-    pub async fn bind(&self) -> Result<TcpListener, StartError> {
-        let addr = &self.config.http.addr;
-        let (host, port) = split_listen_addr(addr).map_err(|e| StartError::Bind {
-            addr: addr.clone(),
-            source: std::io::Error::other(e),
-        })?;
-        listen::listen(&host, port)
-            .await
-            .map_err(|source| StartError::Bind {
-                addr: addr.clone(),
-                source,
-            })
+    /// Binds `http.addr` and, when configured, `http.debug.addr`.
+    pub async fn bind(&self) -> Result<Listeners, StartError> {
+        let api = bind_addr(&self.config.http.addr).await?;
+        let debug = match self.config.http.debug_addr() {
+            Some(addr) => Some(bind_addr(addr).await?),
+            None => None,
+        };
+        Ok(Listeners { api, debug })
     }
 
     /// Starts background work (file watchers, upload purging) and serves until `shutdown`.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), StartError> {
         if let Some(auth) = &self.state.auth {
             auth.watch(auth::RELOAD_INTERVAL);
         }
-        if let Some((_, reloader)) = &self.tls {
+        if let Some(reloader) = &self.tls {
             reloader.watch(tls::RELOAD_INTERVAL);
         }
         let purging = self.config.storage.upload_purging();
@@ -243,14 +269,31 @@ impl Registry {
             .map_or(DEFAULT_DRAIN_TIMEOUT, |d| d.0);
         let limits = crate::http::limits::Limits::from_config(&self.config.http);
         let router = crate::http::router_with_limits(self.state.clone(), limits);
-        server::serve(
-            listener,
-            router,
-            self.tls.map(|(config, _)| config),
-            shutdown,
-            drain,
-        )
-        .await
-        .map_err(StartError::Serve)
+        let debug_router = crate::http::debug::router(
+            self.state.clone(),
+            self.config.http.debug_metrics_path(),
+            storage_driver(&self.config),
+        );
+        // One shutdown for both listeners; the debug one also stops if the API one ends early.
+        let stop = CancellationToken::new();
+        let api = async {
+            let stopping = async {
+                shutdown.await;
+                stop.cancel();
+            };
+            let result = server::serve(listeners.api, router, self.tls, stopping, drain).await;
+            stop.cancel();
+            result
+        };
+        let debug = async {
+            match listeners.debug {
+                Some(listener) => {
+                    server::serve(listener, debug_router, None, stop.cancelled(), drain).await
+                }
+                None => Ok(()),
+            }
+        };
+        let (api, debug) = tokio::join!(api, debug);
+        api.and(debug).map_err(StartError::Serve)
     }
 }

@@ -128,9 +128,12 @@ fn serve(
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let registry = Registry::build(&config)?;
-        let listener = registry.bind().await?;
-        tracing::info!(addr = %listener.local_addr()?, tls = registry.tls.is_some(), "listening");
-        registry.serve(listener, server::shutdown_signal()).await?;
+        let listeners = registry.bind().await?;
+        tracing::info!(addr = %listeners.api.local_addr()?, tls = registry.tls.is_some(), "listening");
+        if let Some(debug_listener) = &listeners.debug {
+            tracing::info!(addr = %debug_listener.local_addr()?, "debug server listening");
+        }
+        registry.serve(listeners, server::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

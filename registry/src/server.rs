@@ -11,9 +11,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use crate::tls::TlsReloader;
 
 /// Clients must send complete request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -25,11 +26,10 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    tls: Option<Arc<ServerConfig>>,
+    tls: Option<TlsReloader>,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut builder = Builder::new(TokioExecutor::new());
     builder
@@ -57,7 +57,8 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let builder = Arc::clone(&builder);
         let service = service.clone();
-        let acceptor = acceptor.clone();
+        // The config of the moment: certificate and client CA reloads apply to new connections.
+        let acceptor = tls.as_ref().map(|tls| TlsAcceptor::from(tls.current()));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let result = match acceptor {

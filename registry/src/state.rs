@@ -25,6 +25,8 @@ pub struct Settings {
     pub access_log: bool,
     /// Blob `GET`s answer 307 to a presigned object store URL.
     pub redirect_blobs: bool,
+    /// `/metrics` on `http.addr` (off when the debug listener serves them).
+    pub api_metrics: bool,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl Default for Settings {
             extra_headers: HeaderMap::new(),
             access_log: true,
             redirect_blobs: false,
+            api_metrics: true,
         }
     }
 }

@@ -277,3 +277,95 @@ async fn metrics_series_stay_bounded_whatever_methods_clients_send() {
     );
     assert!(!text.contains("X17"), "a client's method became a label");
 }
+
+/// The config with `http.debug` set to `debug` (a YAML block indented under `debug:`).
+fn with_debug(root: &std::path::Path, debug: &str) -> String {
+    config_yaml(root, "").replace("http:\n", &format!("http:\n  debug:\n{debug}"))
+}
+
+#[tokio::test]
+async fn debug_listener_takes_the_metrics_off_the_main_port() {
+    let registry = TestRegistry::start_with(|root| {
+        with_debug(
+            root,
+            "    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n",
+        )
+    })
+    .await;
+    let debug = registry.debug_url.clone().expect("a debug listener");
+    registry.push_blob("scraped", &random_bytes(100)).await;
+
+    let response = reqwest::get(format!("{debug}/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"registry_http_requests_total{route="blob_upload",method="POST",status="201"} 1"#
+        ),
+        "the debug listener serves the main port's metrics: {text}"
+    );
+    let health = reqwest::get(format!("{debug}/debug/health")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert_eq!(health.text().await.unwrap(), "{}");
+
+    assert_eq!(
+        registry.get("/metrics").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+    // The debug listener is not the API.
+    let api = reqwest::get(format!("{debug}/v2/")).await.unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND);
+
+    if registry.on_filesystem() {
+        std::fs::remove_dir_all(registry.root.join(".berth-tmp")).unwrap();
+        let health = reqwest::get(format!("{debug}/debug/health")).await.unwrap();
+        assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            health.text().await.unwrap(),
+            r#"{"storagedriver_filesystem":"storage unavailable"}"#
+        );
+    }
+
+    // It stops with the server.
+    let _dir = registry.stop().await;
+    assert!(reqwest::get(format!("{debug}/debug/health")).await.is_err());
+}
+
+#[tokio::test]
+async fn debug_listener_metrics_follow_distribution_prometheus_settings() {
+    // Without prometheus.enabled the debug listener has health only, as in distribution,
+    // and the main port keeps its metrics.
+    let registry =
+        TestRegistry::start_with(|root| with_debug(root, "    addr: 127.0.0.1:0\n")).await;
+    let debug = registry.debug_url.clone().expect("a debug listener");
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status() };
+    assert_eq!(
+        status(format!("{debug}/debug/health")).await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(format!("{debug}/metrics")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(registry.get("/metrics").await.status(), StatusCode::OK);
+
+    // A custom path.
+    let registry = TestRegistry::start_with(|root| {
+        with_debug(
+            root,
+            "    addr: 127.0.0.1:0\n    prometheus:\n      enabled: true\n      path: /prom\n",
+        )
+    })
+    .await;
+    let debug = registry.debug_url.clone().expect("a debug listener");
+    assert_eq!(status(format!("{debug}/prom")).await, StatusCode::OK);
+    assert_eq!(
+        status(format!("{debug}/metrics")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        registry.get("/metrics").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

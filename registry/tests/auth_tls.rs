@@ -1,5 +1,5 @@
 //! htpasswd authentication (files made by Apache's `htpasswd -B`, as users
-//! of registry:2 do), anonymous pulls, and TLS with certificate rotation.
+//! of registry:2 do), anonymous pulls, and TLS with certificate and client CA rotation.
 
 mod common;
 
@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+};
 use reqwest::{Client, Method, StatusCode};
 
 /// Writes an htpasswd file with the real `htpasswd` tool (bcrypt, `$2y$`).
@@ -345,4 +347,101 @@ async fn tls_minimum_version_and_plain_http_refused() {
             .map(|r| r.status() != StatusCode::OK)
             .unwrap_or(true)
     );
+}
+
+/// A client CA and a client certificate it signed, as a PEM identity (certificate + key).
+struct ClientPki {
+    ca_pem: String,
+    identity_pem: String,
+}
+
+fn client_pki(name: &str) -> ClientPki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{name} client CA"));
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{name} client"));
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    ClientPki {
+        ca_pem: ca_cert.pem(),
+        identity_pem: format!("{}{}", cert.pem(), key.serialize_pem()),
+    }
+}
+
+/// Whether a fresh client (no pooled connection, no TLS session to resume)
+/// presenting `client` gets a 200 from `/v2/`.
+async fn mtls_accepted(url: &str, server_ca: &str, client: &ClientPki) -> bool {
+    Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(server_ca.as_bytes()).unwrap())
+        .tls_built_in_root_certs(false)
+        .identity(reqwest::Identity::from_pem(client.identity_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == StatusCode::OK)
+}
+
+#[tokio::test]
+async fn client_ca_changes_are_picked_up_without_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let server = pki("server");
+    let (a, b) = (client_pki("a"), client_pki("b"));
+    let (cert, key, cas) = (
+        dir.path().join("tls.crt"),
+        dir.path().join("tls.key"),
+        dir.path().join("clientcas.pem"),
+    );
+    std::fs::write(&cert, &server.cert_pem).unwrap();
+    std::fs::write(&key, &server.key_pem).unwrap();
+    std::fs::write(&cas, &a.ca_pem).unwrap();
+    let yaml = config_yaml(&root, "").replace(
+        "http:\n",
+        &format!(
+            "http:\n  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+            cert.display(),
+            key.display(),
+            cas.display()
+        ),
+    );
+    let registry = TestRegistry::start_on(&root, &yaml).await;
+    let url = format!("{}/v2/", registry.url);
+    assert!(mtls_accepted(&url, &server.ca_pem, &a).await);
+    assert!(!mtls_accepted(&url, &server.ca_pem, &b).await);
+    assert!(
+        client_trusting(&server.ca_pem)
+            .get(&url)
+            .send()
+            .await
+            .is_err(),
+        "a client without a certificate is refused"
+    );
+
+    // Swap the bundle for B's CA the way a Secret volume update does (rename).
+    std::fs::write(dir.path().join("clientcas.next"), &b.ca_pem).unwrap();
+    std::fs::rename(dir.path().join("clientcas.next"), &cas).unwrap();
+    let mut accepted = false;
+    for _ in 0..80 {
+        if mtls_accepted(&url, &server.ca_pem, &b).await {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        accepted,
+        "a client certificate from the new CA was not accepted"
+    );
+    assert!(!mtls_accepted(&url, &server.ca_pem, &a).await);
 }

@@ -8,7 +8,7 @@ pub mod htpasswd;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, RwLock, Weak};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::{Duration, SystemTime};
 
 use axum::extract::{Request, State};
@@ -27,11 +27,6 @@ pub use htpasswd::{Htpasswd, HtpasswdError};
 
 /// How often the htpasswd file is checked for changes.
 pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
-
-/// A hash verified against when the user does not exist, so unknown and
-/// known users take about the same time to reject.
-static DUMMY_HASH: LazyLock<String> =
-    LazyLock::new(|| bcrypt::hash("berth-unknown-user", 10).unwrap_or_default());
 
 /// Why the authenticator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -218,9 +213,11 @@ impl Authenticator {
             return Credentials::User(user);
         }
         let known = users.hash_of(&user).is_some();
+        // Unknown users are verified against a dummy of the file's typical cost, so they take
+        // as long to refuse as a wrong password and response times do not reveal user names.
         let hash = users
             .hash_of(&user)
-            .unwrap_or(DUMMY_HASH.as_str())
+            .unwrap_or(users.dummy_hash())
             .to_owned();
         let Ok(_slot) = self.0.bcrypt_slots.acquire().await else {
             return Credentials::Invalid;

@@ -521,7 +521,37 @@ pub struct LimitsConfig {
     pub concurrentuploads: Option<usize>,
 }
 
-/// `http.debug`: an extra listener for `/metrics` and health.
+/// Where the debug listener serves metrics unless `http.debug.prometheus.path` says otherwise.
+pub const DEFAULT_PROMETHEUS_PATH: &str = "/metrics";
+/// The debug listener's health endpoint (distribution's path).
+pub const DEBUG_HEALTH_PATH: &str = "/debug/health";
+
+impl HttpConfig {
+    /// `http.debug.addr`; empty counts as unset, as in distribution.
+    pub fn debug_addr(&self) -> Option<&str> {
+        self.debug
+            .as_ref()
+            .and_then(|d| d.addr.as_deref())
+            .filter(|addr| !addr.is_empty())
+    }
+
+    /// The debug listener's metrics path, when it serves them (`http.debug.addr` and
+    /// `prometheus.enabled`). Then `http.addr` does not: distribution never serves metrics
+    /// there, and an operator who moved them to a private port wants them off the public one.
+    pub fn debug_metrics_path(&self) -> Option<&str> {
+        self.debug_addr()?;
+        let prometheus = self.debug.as_ref()?.prometheus.as_ref()?;
+        prometheus.enabled.then(|| {
+            prometheus
+                .path
+                .as_deref()
+                .filter(|path| !path.is_empty())
+                .unwrap_or(DEFAULT_PROMETHEUS_PATH)
+        })
+    }
+}
+
+/// `http.debug`: a second, plain-HTTP listener for health and (with `prometheus`) metrics.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DebugConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,7 +1,7 @@
 //! Semantic checks after parsing: one storage driver, supported features
 //! only, well-formed addresses and levels. Errors name the key.
 
-use super::{Config, ConfigError, ConfigVersion};
+use super::{Config, ConfigError, ConfigVersion, DEBUG_HEALTH_PATH, HttpConfig};
 use crate::storage::s3::settings::BucketSettings;
 
 /// Log levels distribution (logrus) accepts.
@@ -187,10 +187,11 @@ fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), Conf
         ));
     }
     split_listen_addr(&http.addr).map_err(|message| ConfigError::invalid("http.addr", message))?;
-    if let Some(debug_addr) = http.debug.as_ref().and_then(|d| d.addr.as_deref()) {
+    if let Some(debug_addr) = http.debug_addr() {
         split_listen_addr(debug_addr)
             .map_err(|message| ConfigError::invalid("http.debug.addr", message))?;
     }
+    validate_prometheus(http, warnings)?;
     if http
         .timeouts
         .as_ref()
@@ -279,6 +280,36 @@ fn validate_auth(config: &Config) -> Result<(), ConfigError> {
         && htpasswd.path.as_os_str().is_empty()
     {
         return Err(ConfigError::invalid("auth.htpasswd.path", "must be set"));
+    }
+    Ok(())
+}
+
+/// `http.debug.prometheus`: the path must be one a request can have, and distinct from health.
+fn validate_prometheus(http: &HttpConfig, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
+    let enabled = http
+        .debug
+        .as_ref()
+        .and_then(|d| d.prometheus.as_ref())
+        .is_some_and(|p| p.enabled);
+    if enabled && http.debug_addr().is_none() {
+        warnings.push(
+            "http.debug.prometheus.enabled has no effect without http.debug.addr; /metrics stays on http.addr"
+                .into(),
+        );
+    }
+    if let Some(path) = http.debug_metrics_path() {
+        if !path.starts_with('/') {
+            return Err(ConfigError::invalid(
+                "http.debug.prometheus.path",
+                format!("{path:?} must start with /"),
+            ));
+        }
+        if path == DEBUG_HEALTH_PATH {
+            return Err(ConfigError::invalid(
+                "http.debug.prometheus.path",
+                format!("{path} is the debug listener's health endpoint"),
+            ));
+        }
     }
     Ok(())
 }
@@ -407,6 +438,36 @@ mod tests {
                 "{warnings:?}"
             );
         }
+    }
+
+    #[test]
+    fn checks_the_debug_listener_and_its_metrics_path() {
+        let debug = |section: &str| check(&format!("{FS}http: {{debug: {section}}}\n"));
+        for (section, key) in [
+            ("{addr: nowhere}", "http.debug.addr"),
+            (
+                "{addr: ':5001', prometheus: {enabled: true, path: metrics}}",
+                "http.debug.prometheus.path",
+            ),
+            (
+                "{addr: ':5001', prometheus: {enabled: true, path: /debug/health}}",
+                "http.debug.prometheus.path",
+            ),
+        ] {
+            let err = debug(section).unwrap_err();
+            assert!(err.contains(&format!("key {key}:")), "{section} -> {err}");
+        }
+        assert_eq!(
+            debug("{addr: ':5001', prometheus: {enabled: true, path: /prom}}").unwrap(),
+            Vec::<String>::new()
+        );
+        // distribution ignores an empty addr (no listener), and so does Berth.
+        assert_eq!(debug("{addr: ''}").unwrap(), Vec::<String>::new());
+        let warnings = debug("{prometheus: {enabled: true}}").unwrap();
+        assert!(
+            warnings.len() == 1 && warnings[0].contains("without http.debug.addr"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `/healthz`, `/readyz` and `/metrics`.
 
 mod blobs;
+pub mod debug;
 pub mod limits;
 mod listing;
 mod manifests;
@@ -43,12 +44,13 @@ pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
         .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state.clone());
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(state)
-        .fallback_service(api)
+        .route("/readyz", get(readyz));
+    if state.settings.api_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router.with_state(state).fallback_service(api)
 }
 
 /// Routes a parsed request to its handler; the route was parsed by [`observe::observe`].
@@ -128,6 +130,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    metrics_response(&state)
+}
+
+/// The Prometheus text of every registry metric (both listeners serve this one registry).
+fn metrics_response(state: &AppState) -> Response {
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,

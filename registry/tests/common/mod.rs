@@ -30,6 +30,8 @@ pub const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// A registry served in-process for one test.
 pub struct TestRegistry {
     pub url: String,
+    /// `http://host:port` of the debug listener, when `http.debug.addr` is set.
+    pub debug_url: Option<String>,
     pub root: PathBuf,
     /// The storage it serves, opened separately to inspect what was written.
     pub storage: Arc<dyn Storage>,
@@ -167,12 +169,16 @@ impl TestRegistry {
         let storage = registry::open_storage(&config).expect("storage opens");
         let registry = Registry::build(&config).expect("registry builds");
         let tls = registry.tls.is_some();
-        let listener = registry.bind().await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners = registry.bind().await.unwrap();
+        let addr = listeners.api.local_addr().unwrap();
+        let debug_url = listeners
+            .debug
+            .as_ref()
+            .map(|debug| format!("http://{}", debug.local_addr().unwrap()));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             registry
-                .serve(listener, async {
+                .serve(listeners, async {
                     let _ = rx.await;
                 })
                 .await
@@ -181,6 +187,7 @@ impl TestRegistry {
         let scheme = if tls { "https" } else { "http" };
         TestRegistry {
             url: format!("{scheme}://{addr}"),
+            debug_url,
             root: root.to_owned(),
             storage,
             client: Client::builder().build().unwrap(),
