@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{Config, split_listen_addr};
 use crate::content::{Content, IndexValidation, ManifestValidation};
+use crate::oci::foreign::UrlPolicy;
 use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
 use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
@@ -135,6 +136,19 @@ fn redirects(config: &Config) -> bool {
         && !config.storage.redirect.as_ref().is_some_and(|r| r.disable)
 }
 
+/// `validation.manifests.urls` (patterns already checked by `config::validate`).
+fn url_policy(urls: Option<&crate::config::UrlsConfig>) -> Result<UrlPolicy, StartError> {
+    let Some(urls) = urls else {
+        return Ok(UrlPolicy::default());
+    };
+    UrlPolicy::new(&urls.allow, &urls.deny).map_err(|e| {
+        StartError::Config(crate::config::ConfigError::invalid(
+            "validation.manifests.urls",
+            e.to_string(),
+        ))
+    })
+}
+
 fn settings(config: &Config) -> Result<Settings, StartError> {
     let manifests = config.validation.manifests.as_ref();
     let sparse = manifests.is_some_and(|m| m.sparse);
@@ -167,6 +181,7 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
         manifest_validation: ManifestValidation {
             require_blobs: !sparse,
             index: index_validation,
+            urls: url_policy(manifests.and_then(|m| m.urls.as_ref()))?,
         },
         catalog_max_entries: config
             .catalog

@@ -177,21 +177,13 @@ async fn references_must_exist() {
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
 
-    // Non-distributable layers with URLs need not be present.
-    let manifest = json!({
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": CONFIG, "digest": config.to_string(), "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "digest": missing.to_string(), "size": 13, "urls": ["https://example.com/layer"]}]
-    });
+    // A non-distributable layer pointing elsewhere: no URL is allowed by
+    // default (distribution's rule), so it must be pushed like any layer.
+    let foreign = foreign_manifest(&config, &missing, "https://example.com/layer");
     let response = registry
-        .put_manifest(
-            "refs",
-            "foreign",
-            OCI_MANIFEST,
-            &serde_json::to_vec(&manifest).unwrap(),
-        )
+        .put_manifest("refs", "foreign", OCI_MANIFEST, &foreign)
         .await;
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
 
     // An index whose child is missing.
     let index = json!({
@@ -209,6 +201,64 @@ async fn references_must_exist() {
     assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
     assert_error(
         registry.get("/v2/refs/manifests/index").await,
+        StatusCode::NOT_FOUND,
+        "MANIFEST_UNKNOWN",
+    )
+    .await;
+}
+
+fn foreign_manifest(
+    config: &registry::oci::Digest,
+    layer: &registry::oci::Digest,
+    url: &str,
+) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": config.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", "digest": layer.to_string(), "size": 13, "urls": [url]}]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn foreign_layer_urls_follow_validation_manifests_urls() {
+    let registry = TestRegistry::start_with(|root| {
+        config_yaml(root, "")
+            + "validation:\n  manifests:\n    urls:\n      allow:\n        - ^https://([^/]+\\.)*example\\.com/\n      deny:\n        - ^https://www\\.example\\.com/\n"
+    })
+    .await;
+    let config = registry.push_blob("urls", b"{}").await;
+    let elsewhere = Algorithm::Sha256.digest_of(b"served by the CDN");
+    // An allowed URL: the layer need not be in the registry.
+    let allowed = foreign_manifest(&config, &elsewhere, "https://cdn.example.com/layer");
+    let response = registry
+        .put_manifest("urls", "allowed", OCI_MANIFEST, &allowed)
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    for refused in [
+        "https://www.example.com/layer",
+        "https://example.org/layer",
+        "ftp://cdn.example.com/layer",
+    ] {
+        let manifest = foreign_manifest(&config, &elsewhere, refused);
+        let response = registry
+            .put_manifest("urls", "refused", OCI_MANIFEST, &manifest)
+            .await;
+        assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+    }
+    // URLs never excuse a missing config or a normal layer.
+    let config_elsewhere = serde_json::to_vec(&json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": CONFIG, "digest": elsewhere.to_string(), "size": 2, "urls": ["https://cdn.example.com/c"]},
+        "layers": []
+    }))
+    .unwrap();
+    let response = registry
+        .put_manifest("urls", "config", OCI_MANIFEST, &config_elsewhere)
+        .await;
+    assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
+    assert_error(
+        registry.get("/v2/urls/manifests/refused").await,
         StatusCode::NOT_FOUND,
         "MANIFEST_UNKNOWN",
     )

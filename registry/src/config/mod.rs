@@ -587,14 +587,24 @@ impl ValidationConfig {
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ManifestValidationConfig {
-    #[serde(default, skip_serializing)]
-    pub urls: Option<serde_yaml::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<UrlsConfig>,
     /// Berth extension: accept sparse manifests, whose config, layers or
     /// index children are not (yet) in the repository — for partial mirrors.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sparse: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub indexes: Option<IndexValidationConfig>,
+}
+
+/// `validation.manifests.urls`: regular expressions (RE2 syntax, as Go's)
+/// for the external URLs foreign layers may name; neither list means none.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct UrlsConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny: Vec<String>,
 }
 
 /// Which index children must exist on push: `all` (default), `none` (sparse

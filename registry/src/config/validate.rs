@@ -67,6 +67,26 @@ pub fn validate(config: &Config) -> Result<Vec<String>, ConfigError> {
             }
         }
     }
+    if let Some(urls) = config
+        .validation
+        .manifests
+        .as_ref()
+        .and_then(|m| m.urls.as_ref())
+    {
+        for (key, patterns) in [
+            ("validation.manifests.urls.allow", &urls.allow),
+            ("validation.manifests.urls.deny", &urls.deny),
+        ] {
+            for pattern in patterns {
+                regex::Regex::new(pattern).map_err(|e| {
+                    ConfigError::invalid(
+                        key,
+                        format!("{pattern:?} is not a regular expression: {e}"),
+                    )
+                })?;
+            }
+        }
+    }
     if config.catalog.as_ref().and_then(|c| c.maxentries) == Some(0) {
         return Err(ConfigError::invalid(
             "catalog.maxentries",
@@ -397,6 +417,10 @@ mod tests {
             (
                 &format!("{FS}validation: {{manifests: {{indexes: {{platforms: some}}}}}}\n"),
                 "validation.manifests.indexes.platforms",
+            ),
+            (
+                &format!("{FS}validation: {{manifests: {{urls: {{deny: ['(']}}}}}}\n"),
+                "validation.manifests.urls.deny",
             ),
         ];
         for (yaml, key) in cases {

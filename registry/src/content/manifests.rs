@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::oci::foreign::UrlPolicy;
 use crate::oci::media_type::{self, ManifestKind};
 use crate::oci::{Algorithm, Descriptor, Digest, Manifest, Reference, RepositoryName, Tag};
 use crate::storage::{StorageError, layout};
@@ -33,6 +34,8 @@ pub struct ManifestValidation {
     /// sparse content (partial mirrors), where missing blobs are allowed.
     pub require_blobs: bool,
     pub index: IndexValidation,
+    /// `validation.manifests.urls`: which foreign layer URLs are accepted.
+    pub urls: UrlPolicy,
 }
 
 impl Default for ManifestValidation {
@@ -40,6 +43,7 @@ impl Default for ManifestValidation {
         ManifestValidation {
             require_blobs: true,
             index: IndexValidation::All,
+            urls: UrlPolicy::default(),
         }
     }
 }
@@ -189,10 +193,11 @@ impl Content {
         manifest: &Manifest,
         validation: &ManifestValidation,
     ) -> Result<()> {
+        // The URL policy applies to sparse pushes too: it is about what the
+        // manifest points at, not what the repository holds.
+        let required = manifest.required_blobs(&validation.urls)?;
         if validation.require_blobs {
-            let checks = manifest
-                .required_blobs()
-                .map(|d| self.require_blob(repo, d));
+            let checks = required.into_iter().map(|d| self.require_blob(repo, d));
             bounded(checks.collect()).await?;
         }
         if manifest.kind == ManifestKind::Index {

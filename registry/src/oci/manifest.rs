@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
+use super::foreign::UrlPolicy;
 use super::media_type::{self, ManifestKind};
 
 /// The largest manifest accepted (the spec requires at least 4 MiB to be accepted).
@@ -46,6 +47,10 @@ pub enum ManifestError {
     TooDeep,
     #[error("manifest is larger than {MAX_MANIFEST_BYTES} bytes")]
     TooLarge,
+    #[error(
+        "layer URL {0:?} is not allowed (validation.manifests.urls.allow/deny; none is by default)"
+    )]
+    UrlNotAllowed(String),
 }
 
 /// The one rule for what a stored manifest may look like beyond its schema:
@@ -112,13 +117,6 @@ pub struct Descriptor {
     pub artifact_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<serde_json::Value>,
-}
-
-impl Descriptor {
-    /// Foreign (non-distributable) layers live elsewhere and need not be in the registry.
-    pub fn is_foreign(&self) -> bool {
-        self.urls.as_ref().is_some_and(|urls| !urls.is_empty())
-    }
 }
 
 /// The fields of any manifest or index the registry cares about.
@@ -221,12 +219,16 @@ impl Manifest {
             .chain(self.manifests.iter())
     }
 
-    /// Blobs (config and layers) that must exist in the repository.
-    pub fn required_blobs(&self) -> impl Iterator<Item = &Descriptor> {
-        self.config
-            .iter()
-            .chain(self.layers.iter())
-            .filter(|d| !d.is_foreign())
+    /// Blobs (config and layers) that must exist in the repository: all but
+    /// foreign layers whose URLs `urls` allows; an error for one it refuses.
+    pub fn required_blobs(&self, urls: &UrlPolicy) -> Result<Vec<&Descriptor>, ManifestError> {
+        let mut required = Vec::new();
+        for descriptor in self.config.iter().chain(self.layers.iter()) {
+            if urls.must_exist(descriptor)? {
+                required.push(descriptor);
+            }
+        }
+        Ok(required)
     }
 
     /// The `artifactType` a referrers listing reports for this manifest:
@@ -278,8 +280,13 @@ mod tests {
         let manifest = Manifest::parse(image(Some(OCI_MANIFEST)).as_bytes(), None).unwrap();
         assert_eq!(manifest.kind, ManifestKind::Image);
         assert_eq!(manifest.layers.len(), 2);
-        // The foreign layer is not required to exist.
-        assert_eq!(manifest.required_blobs().count(), 2);
+        // The non-distributable layer with a URL must exist unless its URL is allowed.
+        assert_eq!(
+            manifest.required_blobs(&UrlPolicy::default()),
+            Err(ManifestError::UrlNotAllowed("https://example.com/x".into()))
+        );
+        let allowed = UrlPolicy::new(&["^https://example.com/".to_owned()], &[]).unwrap();
+        assert_eq!(manifest.required_blobs(&allowed).unwrap().len(), 2);
         assert_eq!(
             manifest.subject.unwrap().digest.to_string(),
             digest('d').as_str()

@@ -1,6 +1,7 @@
 //! Pure OCI types: digests, names, references, media types and manifests.
 
 pub mod digest;
+pub mod foreign;
 pub mod manifest;
 pub mod media_type;
 pub mod name;
