@@ -60,6 +60,11 @@ impl Maintenance {
         }
     }
 
+    /// Whether `storage.maintenance.readonly` is on (not the GC window).
+    pub fn is_configured_read_only(&self) -> bool {
+        self.read_only.load(Ordering::SeqCst)
+    }
+
     pub fn set_read_only(&self, read_only: bool) {
         self.read_only.store(read_only, Ordering::SeqCst);
     }
@@ -132,6 +137,14 @@ impl AppState {
             auth,
             metrics: Metrics::default(),
         }))
+    }
+
+    /// Readiness of the storage: reachable, and accepting writes unless the
+    /// registry is configured read-only (a read-only volume or read-only
+    /// credentials are then expected). `/readyz` and the debug health use it.
+    pub async fn check_storage(&self) -> crate::storage::StorageResult<()> {
+        let writes = !self.maintenance.is_configured_read_only();
+        self.content.storage().check(writes).await
     }
 
     /// Refuses writes while in read-only maintenance mode (as last observed;

@@ -369,3 +369,104 @@ async fn debug_listener_metrics_follow_distribution_prometheus_settings() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// A tmpfs mounted for the test (root only), unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, options: &str) -> Option<Tmpfs> {
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir)
+            .status()
+            .ok()?
+            .success();
+        mounted.then(|| Tmpfs(dir.to_owned()))
+    }
+
+    fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount {options}");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// `/readyz` writes and removes a probe: a full or read-only filesystem
+/// makes the registry unready (its pushes would fail), while a registry
+/// configured read-only only needs to read.
+#[tokio::test]
+async fn readiness_notices_a_full_or_read_only_filesystem() {
+    if common::test_s3_server().is_some() {
+        return; // object stores: tests/storage_drivers.rs
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mount) = Tmpfs::mount(dir.path(), "size=4m") else {
+        // Mounting needs root (CI runs as root).
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "mount failed in CI"
+        );
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: cannot mount a tmpfs here");
+        }
+        return;
+    };
+    let root = dir.path().join("storage");
+    let registry = TestRegistry::start_on(&root, &config_yaml(&root, "")).await;
+    assert_eq!(registry.get("/readyz").await.status(), StatusCode::OK);
+
+    // Fill the filesystem.
+    let filler = dir.path().join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while std::io::Write::write_all(&mut file, &chunk).is_ok() {}
+    drop(file);
+    assert_eq!(
+        registry.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a full filesystem"
+    );
+    assert_eq!(registry.get("/healthz").await.status(), StatusCode::OK);
+    std::fs::remove_file(&filler).unwrap();
+    assert_eq!(registry.get("/readyz").await.status(), StatusCode::OK);
+
+    registry
+        .push_blob("ro/app", b"pushed before the remount")
+        .await;
+    mount.remount("ro");
+    assert_eq!(
+        registry.get("/readyz").await.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "a read-only filesystem"
+    );
+    // Configured read-only, the same storage is ready and serves pulls.
+    let read_only = TestRegistry::start_on(
+        &root,
+        &config_yaml(&root, "").replace(
+            "  delete:",
+            "  maintenance:\n    readonly:\n      enabled: true\n  delete:",
+        ),
+    )
+    .await;
+    assert_eq!(read_only.get("/readyz").await.status(), StatusCode::OK);
+    let digest = Algorithm::Sha256.digest_of(b"pushed before the remount");
+    let blob = read_only.get(&format!("/v2/ro/app/blobs/{digest}")).await;
+    assert_eq!(blob.status(), StatusCode::OK);
+    read_only.stop().await;
+    registry.stop().await;
+    mount.remount("rw");
+}

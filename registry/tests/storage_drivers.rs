@@ -524,7 +524,15 @@ async fn batched_deletes_count_what_existed(driver: Driver) {
 }
 
 async fn readiness_check(driver: Driver) {
-    driver.storage.check().await.unwrap();
+    let s = driver.storage.as_ref();
+    s.check(false).await.unwrap();
+    s.check(true).await.unwrap();
+    // The write probe leaves nothing behind (object stores write it under `_berth/probes`).
+    let probes = format!("{}/probes", registry::storage::layout::BERTH_DIR);
+    match s.list(&probes).await {
+        Ok(names) => assert!(names.is_empty(), "probes left behind: {names:?}"),
+        Err(e) => assert!(e.is_not_found(), "{e}"),
+    }
 }
 
 async fn redirect_urls(driver: Driver) {
@@ -555,7 +563,7 @@ async fn s3_errors_name_bucket_and_code_without_secrets() {
     let mut config = server.config(&fresh_root("errors"));
     config.bucket = "no-such-bucket-berth".into();
     let storage = S3Storage::open(BucketSettings::from_s3(&config).unwrap()).unwrap();
-    let error = storage.check().await.unwrap_err().to_string();
+    let error = storage.check(false).await.unwrap_err().to_string();
     assert!(error.contains("no-such-bucket-berth"), "{error}");
     assert!(error.contains("NoSuchBucket"), "{error}");
     assert!(!error.contains(&server.secret_key), "{error}");
@@ -563,7 +571,7 @@ async fn s3_errors_name_bucket_and_code_without_secrets() {
     let mut config = server.config(&fresh_root("errors"));
     config.secretkey = Some("wrong-secret-value".into());
     let storage = S3Storage::open(BucketSettings::from_s3(&config).unwrap()).unwrap();
-    let error = storage.check().await.unwrap_err().to_string();
+    let error = storage.check(false).await.unwrap_err().to_string();
     assert!(error.contains(&server.bucket), "{error}");
     assert!(!error.contains("wrong-secret-value"), "{error}");
 }

@@ -41,7 +41,7 @@ pub fn router(state: AppState, metrics_path: Option<&str>, driver: &str) -> Rout
 /// distribution's health format: `{}` when every check passes, else 503 with the failing
 /// checks by name. The storage check is the one `/readyz` makes.
 async fn health(State(state): State<DebugState>) -> Response {
-    match state.app.content.storage().check().await {
+    match state.app.check_storage().await {
         Ok(()) => (StatusCode::OK, axum::Json(json!({}))).into_response(),
         Err(e) => {
             // The body is for probes; the detail (which may name buckets or paths) goes to the log.

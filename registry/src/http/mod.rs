@@ -120,7 +120,7 @@ async fn healthz() -> &'static str {
 
 /// Readiness: storage is reachable and usable.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.content.storage().check().await {
+    match state.check_storage().await {
         Ok(()) => (StatusCode::OK, "ok").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");

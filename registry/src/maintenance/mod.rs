@@ -17,10 +17,9 @@ use crate::storage::{Precondition, Storage, StorageError, StorageResult, Version
 
 pub use watch::{DEFAULT_POLL_INTERVAL, spawn_lock_watcher};
 
-/// Where the lock lives: under distribution's tree, in a `_`-prefixed
-/// directory that distribution's catalog walk and GC ignore.
+/// Where the lock lives (see [`layout::maintenance_lock`]).
 pub fn lock_path() -> String {
-    format!("{}/_berth/maintenance.json", layout::V2_ROOT)
+    layout::maintenance_lock()
 }
 
 /// The content of the lock object.

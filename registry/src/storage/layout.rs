@@ -22,6 +22,9 @@ pub const REPOSITORIES: &str = "docker/registry/v2/repositories";
 pub const BLOBS: &str = "docker/registry/v2/blobs";
 /// File name of link files.
 pub const LINK: &str = "link";
+/// Berth's own objects (maintenance lock, readiness probes): `_`-prefixed,
+/// so distribution's catalog walk and GC ignore the directory.
+pub const BERTH_DIR: &str = "docker/registry/v2/_berth";
 /// Directory name that marks a repository (distribution's catalog rule).
 pub const MANIFESTS_DIR: &str = "_manifests";
 
@@ -134,6 +137,16 @@ pub fn upload_sealed(name: &RepositoryName, id: &str) -> String {
 /// `_uploads/<id>/startedat` — RFC 3339 start time, used by upload purging.
 pub fn upload_started_at(name: &RepositoryName, id: &str) -> String {
     format!("{}/startedat", upload_dir(name, id))
+}
+
+/// `_berth/maintenance.json` — the maintenance (GC window) lock.
+pub fn maintenance_lock() -> String {
+    format!("{BERTH_DIR}/maintenance.json")
+}
+
+/// `_berth/probes/<id>` — a readiness probe object, written and removed.
+pub fn readiness_probe(id: &str) -> String {
+    format!("{BERTH_DIR}/probes/{id}")
 }
 
 /// `_referrers/<alg>/<hex>` — manifests whose `subject` is this digest.

@@ -243,6 +243,8 @@ pub trait Storage: Send + Sync + fmt::Debug + 'static {
         Ok(deleted)
     }
 
-    /// Whether the backend is reachable and usable (for readiness probes).
-    async fn check(&self) -> StorageResult<()>;
+    /// Whether the backend is reachable and, with `writes`, accepts a write
+    /// (a probe object written and removed: notices a full or read-only
+    /// filesystem and read-only credentials). For readiness probes.
+    async fn check(&self, writes: bool) -> StorageResult<()>;
 }

@@ -35,7 +35,10 @@ fn repo_root() -> PathBuf {
 
 fn start(name: &str) -> Result<S3Server, String> {
     let script = repo_root().join("scripts/s3-servers");
+    // `-o`: the script starts the server as a daemon, which must not inherit
+    // the lock (it would hold it for its whole life and block every later start).
     let output = Command::new("flock")
+        .arg("-o")
         .arg("/tmp/berth-s3-servers.lock")
         .arg(&script)
         .args(["start", name])

@@ -388,9 +388,14 @@ impl Storage for FsStorage {
         .await
     }
 
-    async fn check(&self) -> StorageResult<()> {
-        // Writing a probe notices a read-only remount or a full disk, which
-        // the directory's permission bits do not show.
+    async fn check(&self, writes: bool) -> StorageResult<()> {
+        if !writes {
+            let root = self.inner.root.clone();
+            return blocking(".", move || stdfs::read_dir(&root).map(|_| ())).await;
+        }
+        // Writing a probe (in the temp directory, on the same filesystem)
+        // notices a read-only remount or a full disk, which the directory's
+        // permission bits do not show.
         let probe = self.temp_path();
         blocking(TEMP_DIR, move || {
             let result = stdfs::write(&probe, b"readyz");

@@ -449,14 +449,21 @@ impl Storage for S3Storage {
         Ok(existed)
     }
 
-    async fn check(&self) -> StorageResult<()> {
+    async fn check(&self, writes: bool) -> StorageResult<()> {
         // One LIST request: reaches the bucket with these credentials.
         let root = &self.settings().root;
         let prefix = (!root.is_empty()).then(|| Path::from(root.as_str()));
-        match self.store().list(prefix.as_ref()).next().await {
-            None | Some(Ok(_)) => Ok(()),
-            Some(Err(e)) => Err(self.error(root, e)),
+        if let Some(Err(e)) = self.store().list(prefix.as_ref()).next().await {
+            return Err(self.error(root, e));
         }
+        if writes {
+            // A PUT and a DELETE: read-only credentials or a bucket policy
+            // refusing writes make the registry unready, not its pushes fail.
+            let probe = super::layout::readiness_probe(&uuid::Uuid::new_v4().simple().to_string());
+            self.put(&probe, Bytes::from_static(b"readyz")).await?;
+            self.delete(&probe).await?;
+        }
+        Ok(())
     }
 }
 
