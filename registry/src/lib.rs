@@ -28,7 +28,7 @@ use ::http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, FailurePolicy};
 use crate::config::{Config, split_listen_addr};
 use crate::content::{Content, IndexValidation, ManifestValidation};
 use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
@@ -194,7 +194,14 @@ impl Registry {
                 } else {
                     h.realm.as_str()
                 };
-                Authenticator::from_file(realm, &h.path, h.anonymousread)
+                let failures = FailurePolicy {
+                    per_client: h.failurelimit.unwrap_or(auth::DEFAULT_CLIENT_FAILURES),
+                    per_user: h.userfailurelimit.unwrap_or(auth::DEFAULT_USER_FAILURES),
+                    window: h
+                        .failurewindow
+                        .map_or(auth::DEFAULT_FAILURE_WINDOW, |w| w.0),
+                };
+                Authenticator::from_file(realm, &h.path, h.anonymousread, failures)
             })
             .transpose()?;
         let tls = match config.http.tls.as_ref() {

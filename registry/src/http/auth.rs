@@ -1,11 +1,15 @@
-//! The authentication layer of `/v2`: asks the [`Authenticator`] about a
-//! request's credentials and lets it through, or answers the Basic challenge.
+//! The authentication layer of `/v2`: asks the authenticator about a
+//! request's credentials and lets it through, answers the Basic challenge,
+//! or refuses a client that failed too often with 429.
 
-use axum::extract::{Request, State};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::Method;
-use http::header::AUTHORIZATION;
+use http::header::{AUTHORIZATION, RETRY_AFTER};
+use http::{HeaderValue, Method};
 
 use super::path::Route;
 use crate::auth::Credentials;
@@ -23,7 +27,13 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
         return next.run(request).await;
     };
     let header = request.headers().get(AUTHORIZATION).map(|h| h.as_bytes());
-    match auth.check(header).await {
+    // Set by the server for every connection; absent only when the router is
+    // driven without one (then only the per-user limit applies).
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    match auth.check(header, client).await {
         Credentials::User(user) => {
             request.extensions_mut().insert(AuthenticatedUser(user));
             next.run(request).await
@@ -31,6 +41,7 @@ pub async fn require(State(state): State<AppState>, mut request: Request, next: 
         Credentials::Missing if auth.anonymous_read() && is_anonymous_read(&request) => {
             next.run(request).await
         }
+        Credentials::Limited(wait) => too_many_failures(wait),
         _ => Error::Unauthorized {
             challenge: auth.challenge(),
         }
@@ -47,4 +58,17 @@ fn is_anonymous_read(request: &Request) -> bool {
         Some(Route::Base) | None
     );
     read && !base
+}
+
+/// 429 with the whole seconds until the client may try again (at least 1).
+fn too_many_failures(wait: Duration) -> Response {
+    // Not warn: a flood would fill the log; the access log shows the 429s.
+    tracing::debug!(?wait, "too many failed logins; refusing with 429");
+    let mut response = Error::TooManyRequests("too many failed login attempts; retry later".into())
+        .into_response();
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
 }
