@@ -11,7 +11,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
@@ -139,22 +139,9 @@ impl Authenticator {
         })))
     }
 
-    /// Re-reads the file when it changed every `interval`, until the
-    /// authenticator is dropped. A broken new file keeps the previous users.
-    pub fn watch(&self, interval: Duration) {
-        let weak: Weak<Inner> = Arc::downgrade(&self.0);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                Authenticator(inner).reload_if_changed();
-            }
-        });
-    }
-
-    /// Reloads the htpasswd file if it changed; returns whether new users were installed.
+    /// Reloads the htpasswd file if it changed (the server polls this every
+    /// [`RELOAD_INTERVAL`]); returns whether new users were installed. A
+    /// broken new file keeps the previous users.
     pub fn reload_if_changed(&self) -> bool {
         let current = self.0.users.read().map(|guard| guard.2).unwrap_or(None);
         let Ok(now) = stamp(&self.0.path) else {
