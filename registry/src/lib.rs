@@ -3,6 +3,7 @@
 //! without changing volumes or compose files.
 
 pub mod auth;
+pub mod background;
 pub mod config;
 pub mod content;
 pub mod error;
@@ -28,7 +29,8 @@ use ::http::{HeaderMap, HeaderName, HeaderValue};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{AuthError, Authenticator};
+use crate::auth::{AuthError, Authenticator, FailurePolicy};
+use crate::background::Background;
 use crate::config::{Config, split_listen_addr};
 use crate::content::{Content, IndexValidation, ManifestValidation};
 use crate::oci::foreign::UrlPolicy;
@@ -209,7 +211,14 @@ impl Registry {
                 } else {
                     h.realm.as_str()
                 };
-                Authenticator::from_file(realm, &h.path, h.anonymousread)
+                let failures = FailurePolicy {
+                    per_client: h.failurelimit.unwrap_or(auth::DEFAULT_CLIENT_FAILURES),
+                    per_user: h.userfailurelimit.unwrap_or(auth::DEFAULT_USER_FAILURES),
+                    window: h
+                        .failurewindow
+                        .map_or(auth::DEFAULT_FAILURE_WINDOW, |w| w.0),
+                };
+                Authenticator::from_file(realm, &h.path, h.anonymousread, failures)
             })
             .transpose()?;
         let tls = match config.http.tls.as_ref() {
@@ -247,26 +256,30 @@ impl Registry {
         Ok(Listeners { api, debug })
     }
 
-    /// Starts background work (file watchers, upload purging) and serves until `shutdown`.
-    pub async fn serve(
-        self,
-        listeners: Listeners,
-        shutdown: impl Future<Output = ()>,
-    ) -> Result<(), StartError> {
-        if let Some(auth) = &self.state.auth {
-            auth.watch(auth::RELOAD_INTERVAL);
+    /// The periodic work of a serving registry: file reloads, the maintenance
+    /// lock watch and upload purging.
+    fn start_background(&self) -> Background {
+        let mut background = Background::new();
+        if let Some(auth) = self.state.auth.clone() {
+            background.every(auth::RELOAD_INTERVAL, move || {
+                auth.reload_if_changed();
+                std::future::ready(())
+            });
         }
-        if let Some(reloader) = &self.tls {
-            reloader.watch(tls::RELOAD_INTERVAL);
+        if let Some(reloader) = self.tls.clone() {
+            background.every(tls::RELOAD_INTERVAL, move || {
+                reloader.reload_if_changed();
+                std::future::ready(())
+            });
         }
         let purging = self.config.storage.upload_purging();
         if purging.enabled && !self.config.storage.read_only() {
-            purge::spawn_purger(
-                self.state.clone(),
-                purging.age.0,
-                purging.interval.0,
-                purging.dryrun,
-            );
+            let state = self.state.clone();
+            let (age, interval, dry_run) = (purging.age.0, purging.interval.0, purging.dryrun);
+            background.every_after(interval, interval, move || {
+                let state = state.clone();
+                async move { purge::scheduled_purge(&state, age, dry_run).await }
+            });
         }
         let poll = self
             .config
@@ -276,7 +289,22 @@ impl Registry {
             .and_then(|m| m.lock.as_ref())
             .and_then(|l| l.pollinterval)
             .map_or(maintenance::DEFAULT_POLL_INTERVAL, |d| d.0);
-        maintenance::spawn_lock_watcher(self.state.clone(), poll);
+        let state = self.state.clone();
+        background.every(poll, move || {
+            let state = state.clone();
+            async move { maintenance::poll_lock(&state).await }
+        });
+        background
+    }
+
+    /// Starts background work and serves until `shutdown`; returns once
+    /// connections have drained and every background task has ended.
+    pub async fn serve(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), StartError> {
+        let mut background = self.start_background();
         let drain = self
             .config
             .http
@@ -309,6 +337,7 @@ impl Registry {
             }
         };
         let (api, debug) = tokio::join!(api, debug);
+        background.shutdown().await;
         api.and(debug).map_err(StartError::Serve)
     }
 }

@@ -67,24 +67,19 @@ pub async fn purge_uploads(content: &Content, age: Duration, dry_run: bool) -> R
     Ok(report)
 }
 
-/// Runs purges forever on `interval` (the first after one interval).
-pub fn spawn_purger(state: AppState, age: Duration, interval: Duration, dry_run: bool) {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-        loop {
-            ticker.tick().await;
-            if state.maintenance.is_read_only() {
-                continue;
-            }
-            match purge_uploads(&state.content, age, dry_run).await {
-                Ok(report) => tracing::info!(
-                    examined = report.examined,
-                    purged = report.purged,
-                    dry_run,
-                    "upload purge finished"
-                ),
-                Err(e) => tracing::error!(error = %e, "upload purge failed"),
-            }
-        }
-    });
+/// One scheduled purge (the server runs it every `interval`, the first after
+/// one interval), skipped while the registry is read-only.
+pub async fn scheduled_purge(state: &AppState, age: Duration, dry_run: bool) {
+    if state.maintenance.is_read_only() {
+        return;
+    }
+    match purge_uploads(&state.content, age, dry_run).await {
+        Ok(report) => tracing::info!(
+            examined = report.examined,
+            purged = report.purged,
+            dry_run,
+            "upload purge finished"
+        ),
+        Err(e) => tracing::error!(error = %e, "upload purge failed"),
+    }
 }

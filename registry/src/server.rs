@@ -7,12 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 use crate::tls::TlsReloader;
 
@@ -38,7 +41,6 @@ pub async fn serve(
         .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
-    let service = TowerToHyperService::new(router);
 
     tokio::pin!(shutdown);
     loop {
@@ -56,7 +58,14 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let builder = Arc::clone(&builder);
-        let service = service.clone();
+        // Each request carries its peer address, as axum's own server does, for
+        // per-client limits.
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut request: http::Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            },
+        ));
         // The config of the moment: certificate and client CA reloads apply to new connections.
         let acceptor = tls.as_ref().map(|tls| TlsAcceptor::from(tls.current()));
         let watcher = graceful.watcher();

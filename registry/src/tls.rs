@@ -7,7 +7,7 @@
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use rustls::SupportedProtocolVersion;
@@ -191,7 +191,8 @@ impl TlsReloader {
         Arc::clone(&guard.config)
     }
 
-    /// Reloads what changed on disk; returns whether a new config is in use.
+    /// Reloads what changed on disk (the server polls this every
+    /// [`RELOAD_INTERVAL`]); returns whether a new config is in use.
     pub fn reload_if_changed(&self) -> bool {
         let inner = &self.0;
         let settings = &inner.settings;
@@ -261,20 +262,6 @@ impl TlsReloader {
                 false
             }
         }
-    }
-
-    /// Polls for changes every `interval` until the reloader is dropped.
-    pub fn watch(&self, interval: Duration) {
-        let weak: Weak<ReloaderInner> = Arc::downgrade(&self.0);
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(interval);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticker.tick().await;
-                let Some(inner) = weak.upgrade() else { return };
-                TlsReloader(inner).reload_if_changed();
-            }
-        });
     }
 }
 

@@ -201,6 +201,177 @@ async fn htpasswd_changes_are_picked_up_without_restart() {
     );
 }
 
+/// An htpasswd registry with failed-login limits (`limits`: YAML keys under `auth.htpasswd`).
+async fn limited_registry(dir: &Path, users: &[(&str, &str)], limits: &str) -> TestRegistry {
+    let root = dir.join("storage");
+    let path = dir.join("htpasswd");
+    htpasswd(&path, users);
+    let auth = format!(
+        "auth:\n  htpasswd:\n    realm: R\n    path: {}\n{limits}",
+        path.display()
+    );
+    TestRegistry::start_on(&root, &config_yaml(&root, &auth)).await
+}
+
+/// A client whose connections come from another loopback address (all of 127/8 is local).
+fn client_from(ip: &str) -> Client {
+    Client::builder()
+        .local_address(Some(ip.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+async fn login(registry: &TestRegistry, client: &Client, user: &str, password: &str) -> StatusCode {
+    client
+        .get(format!("{}/v2/", registry.url))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_flood_of_failed_logins_is_refused_without_limiting_other_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = [("admin", "s3cret"), ("ci", "token")];
+    let limits = "    failurelimit: 3\n    failurewindow: 1m\n";
+    let registry = limited_registry(dir.path(), &users, limits).await;
+    let local = &registry.client;
+    // Logged in before the attack: cached, so never limited.
+    assert_eq!(
+        login(&registry, local, "admin", "s3cret").await,
+        StatusCode::OK
+    );
+
+    // Guesses at once: three are checked, the rest refused without bcrypt.
+    let guesses = (0..30).map(|n| {
+        let registry = &registry;
+        async move { login(registry, local, "admin", &format!("guess{n}")).await }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED);
+    assert_eq!(checked.count(), 3, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS)
+    );
+
+    let refused = local
+        .get(format!("{}/v2/", registry.url))
+        .basic_auth("admin", Some("another guess"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // A third of the window frees a slot.
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((15..=20).contains(&retry), "{retry}");
+    assert_eq!(error_code(refused).await, "TOOMANYREQUESTS");
+
+    // The cached login still works; a right password not yet verified is
+    // indistinguishable from a guess and waits too.
+    assert_eq!(
+        login(&registry, local, "admin", "s3cret").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&registry, local, "ci", "token").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Other clients are not limited.
+    let other = client_from("127.0.0.2");
+    assert_eq!(
+        login(&registry, &other, "ci", "token").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        login(&registry, &other, "admin", "wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn the_failed_login_limit_expires_after_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = [("admin", "s3cret")];
+    let limits = "    failurelimit: 2\n    failurewindow: 4s\n";
+    let registry = limited_registry(dir.path(), &users, limits).await;
+    let local = &registry.client;
+    for _ in 0..2 {
+        assert_eq!(
+            login(&registry, local, "admin", "wrong").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let refused = local
+        .get(format!("{}/v2/", registry.url))
+        .basic_auth("admin", Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(
+        login(&registry, local, "admin", "s3cret").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    // A window without failures forgets them all: both attempts are checked again.
+    tokio::time::sleep(Duration::from_millis(4100)).await;
+    assert_eq!(
+        login(&registry, local, "admin", "wrong").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(&registry, local, "admin", "s3cret").await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn failed_logins_of_one_user_are_limited_across_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = [("admin", "s3cret"), ("ci", "token")];
+    let limits = "    failurelimit: 10\n    userfailurelimit: 2\n";
+    let registry = limited_registry(dir.path(), &users, limits).await;
+    for ip in ["127.0.0.2", "127.0.0.3"] {
+        assert_eq!(
+            login(&registry, &client_from(ip), "admin", "guess").await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let fresh = client_from("127.0.0.4");
+    let refused = fresh
+        .get(format!("{}/v2/", registry.url))
+        .basic_auth("admin", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Half the default minute frees a slot.
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((29..=30).contains(&retry), "{retry}");
+    assert_eq!(
+        login(&registry, &fresh, "ci", "token").await,
+        StatusCode::OK
+    );
+}
+
 /// A CA and a serving certificate for 127.0.0.1 signed by it.
 struct Pki {
     ca_pem: String,

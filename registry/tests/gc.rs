@@ -636,3 +636,49 @@ async fn an_unreadable_manifest_holds_its_repository_and_the_rest_is_collected()
     assert_eq!(pull_everything(&registry, "held/app", "v1").await, 2);
     assert_eq!(pull_everything(&registry, "fine/app", "v1").await, 2);
 }
+
+/// Waits up to ten seconds for `condition`.
+async fn eventually(condition: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached in 10s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_returns_only_after_its_background_polling_stopped() {
+    use registry::maintenance::MaintenanceLock;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let config = parse(&fast_lock(&root));
+    let storage = registry::open_storage(&config).unwrap();
+    let server = registry::Registry::build(&config).unwrap();
+    let state = server.state.clone();
+    let listeners = server.bind().await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server.serve(listeners, async {
+        let _ = stopped.await;
+    }));
+
+    // While serving, the lock watch sees a lock come and go.
+    let ttl = Duration::from_secs(60);
+    let lock = MaintenanceLock::acquire(storage.as_ref(), "gc", ttl)
+        .await
+        .unwrap();
+    eventually(|| state.maintenance.is_read_only()).await;
+    lock.release(storage.as_ref()).await.unwrap();
+    eventually(|| !state.maintenance.is_read_only()).await;
+
+    stop.send(()).unwrap();
+    serving.await.unwrap().unwrap();
+    let _lock = MaintenanceLock::acquire(storage.as_ref(), "gc", ttl)
+        .await
+        .unwrap();
+    // Ten poll intervals: a watch still running would have seen this lock.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!state.maintenance.is_read_only());
+}

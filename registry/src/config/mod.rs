@@ -415,6 +415,17 @@ pub struct HtpasswdConfig {
     /// deletes still need credentials. Distribution cannot do this (#1230).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub anonymousread: bool,
+    /// Berth extension: failed logins one client address may have per
+    /// `failurewindow` before its uncached logins get 429 (default 10, 0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failurelimit: Option<u32>,
+    /// Berth extension: failed logins one user name may have per
+    /// `failurewindow`, from any address (default 100, 0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userfailurelimit: Option<u32>,
+    /// Berth extension: the window of both failure limits (default 1m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failurewindow: Option<GoDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -301,6 +301,14 @@ fn validate_auth(config: &Config) -> Result<(), ConfigError> {
     {
         return Err(ConfigError::invalid("auth.htpasswd.path", "must be set"));
     }
+    if let Some(htpasswd) = &auth.htpasswd
+        && htpasswd.failurewindow.is_some_and(|w| w.0.is_zero())
+    {
+        return Err(ConfigError::invalid(
+            "auth.htpasswd.failurewindow",
+            "must be greater than 0",
+        ));
+    }
     Ok(())
 }
 
@@ -413,6 +421,10 @@ mod tests {
                 &format!("{FS}auth: {{token: {{realm: x}}}}\n"),
                 "auth.token",
             ),
+            (
+                &format!("{FS}auth: {{htpasswd: {{path: /h, failurewindow: 0s}}}}\n"),
+                "auth.htpasswd.failurewindow",
+            ),
             (&format!("{FS}proxy: {{remoteurl: https://x}}\n"), "proxy"),
             (
                 &format!("{FS}validation: {{manifests: {{indexes: {{platforms: some}}}}}}\n"),
@@ -433,6 +445,14 @@ mod tests {
     fn accepts_berth_body_timeout_and_upload_limit() {
         let yaml =
             format!("{FS}http: {{timeouts: {{bodyidle: 5s}}, limits: {{concurrentuploads: 8}}}}\n");
+        assert_eq!(check(&yaml).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn accepts_berth_failed_login_limits() {
+        let yaml = format!(
+            "{FS}auth: {{htpasswd: {{path: /h, failurelimit: 5, userfailurelimit: 0, failurewindow: 30s}}}}\n"
+        );
         assert_eq!(check(&yaml).unwrap(), Vec::<String>::new());
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP API: routing of `/v2/...` paths to thin handlers, plus
 //! `/healthz`, `/readyz` and `/metrics`.
 
+pub mod auth;
 mod blobs;
 pub mod debug;
 pub mod limits;
@@ -11,19 +12,19 @@ pub mod path;
 mod query;
 mod referrers;
 mod response;
+mod route;
 mod uploads;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::json;
 
-use crate::auth;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 use limits::Limits;
@@ -35,13 +36,18 @@ pub fn router(state: AppState) -> Router {
     router_with_limits(state, Limits::default())
 }
 
-/// Builds the full application router. Limits apply after authentication,
+/// Builds the full application router. A `/v2` request passes, outermost
+/// first: observation (metrics, access log, common headers, so even refused
+/// requests are counted), routing (the [`Route`] every later step reads),
+/// authentication, limits, the handler. Limits apply after authentication,
 /// so anonymous clients cannot take upload slots.
 pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
+    // Layers wrap what is above them: the last one added runs first.
     let api = Router::new()
         .fallback(dispatch)
         .layer(from_fn_with_state(limits, limits::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
+        .layer(from_fn(route::route))
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state.clone());
     let mut router = Router::new()
@@ -53,7 +59,7 @@ pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
     router.with_state(state).fallback_service(api)
 }
 
-/// Routes a parsed request to its handler; the route was parsed by [`observe::observe`].
+/// Routes a parsed request to its handler; the route was parsed by [`route::route`].
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let Some(route) = parts.extensions.remove::<Route>() else {

@@ -1,6 +1,7 @@
-//! Per-request observation for `/v2`: parses the route once, counts
-//! requests, latency and body bytes, writes the access log line, and adds
-//! the headers every API response carries.
+//! Per-request observation for `/v2`: counts requests, latency and body
+//! bytes, writes the access log line, and adds the headers every API
+//! response carries. It reads the route the routing layer labelled the
+//! response with and parses nothing itself.
 
 use std::pin::Pin;
 use std::sync::atomic::AtomicU64;
@@ -10,34 +11,32 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use http::HeaderValue;
 use http_body::{Frame, SizeHint};
 use prometheus_client::metrics::counter::Counter;
 
-use super::path;
+use super::route::{INVALID, RouteLabel};
 use crate::metrics::{self, RequestLabels, RouteLabels};
 use crate::state::AppState;
 
 const API_VERSION: &str = "docker-distribution-api-version";
 
-pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     // Standard methods clone without allocating; the access log prints the method as sent.
     let method = request.method().clone();
     let method_label = metrics::method_label(&method);
     let uri_path = request.uri().path().to_owned();
-    let (label, mut response) = match path::parse(&uri_path, request.method()) {
-        Ok(route) => {
-            let label = route.label();
-            request.extensions_mut().insert(route);
-            let received = state.metrics.bytes_received.clone();
-            let request = request.map(|body| Body::new(CountingBody::new(body, received)));
-            (label, next.run(request).await)
-        }
-        Err(error) => ("invalid", error.into_response()),
-    };
+    let received = state.metrics.bytes_received.clone();
+    let request = request.map(|body| Body::new(CountingBody::new(body, received)));
+    let mut response = next.run(request).await;
+    let RouteLabel(label) = response
+        .extensions()
+        .get::<RouteLabel>()
+        .copied()
+        .unwrap_or(INVALID);
 
     let status = response.status().as_u16();
     let elapsed = started.elapsed();

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::{Precondition, Storage, StorageError, StorageResult, Version, layout};
 
-pub use watch::{DEFAULT_POLL_INTERVAL, spawn_lock_watcher};
+pub use watch::{DEFAULT_POLL_INTERVAL, poll_lock};
 
 /// Where the lock lives (see [`layout::maintenance_lock`]).
 pub fn lock_path() -> String {

@@ -87,6 +87,7 @@ pub fn registry_config(v: &ValidatedRegistry) -> Result<(Config, String), serde_
                 realm: auth.realm.clone(),
                 path: PathBuf::from(AUTH_DIR).join(HTPASSWD_FILE),
                 anonymousread: auth.anonymous_read,
+                ..HtpasswdConfig::default()
             }),
             ..AuthConfig::default()
         }),
