@@ -2,6 +2,7 @@
 //! helpers that speak the distribution API with a real HTTP client.
 #![allow(dead_code)]
 
+pub mod expect;
 pub mod gc;
 pub mod layout;
 pub mod raw;
