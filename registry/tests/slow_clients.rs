@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::expect::expect;
 use common::raw::{RawBody, RawResponse, head, parse, read_all};
 use common::*;
 use registry::oci::Algorithm;
@@ -81,13 +82,7 @@ async fn stalled_and_trickling_bodies_time_out_and_uploads_resume() {
     }
     let response = response_within(&mut stream, Duration::from_secs(10)).await;
     let elapsed = started.elapsed();
-    assert_eq!(
-        response.status,
-        408,
-        "{:?}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert_eq!(response.code().as_deref(), Some("BLOB_UPLOAD_INVALID"));
+    expect("PATCH", &upload, 408, "BLOB_UPLOAD_INVALID").check(&response);
     assert_eq!(response.header("connection"), Some("close"));
     assert!(
         elapsed >= Duration::from_millis(2400) && elapsed < Duration::from_secs(8),
