@@ -210,25 +210,27 @@ async fn concurrent_upload_bodies_are_capped_with_429() {
         stalled(&host, "PATCH", &first, 1000, b"abc", None).await,
         stalled(&host, "PATCH", &second, 1000, b"abc", None).await,
     ];
-    let mut refused = None;
-    for _ in 0..100 {
-        let third = session(&registry, "busy/app").await;
-        let response = registry
-            .request(Method::PATCH, &third)
-            .header("content-range", "0-4")
-            .body(b"hello".to_vec())
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            refused = Some(response);
-            break;
-        }
-        // The hogs were not admitted yet, so this one went through; retry.
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let refused = refused.expect("a third concurrent upload body is refused");
+    let refused = eventually(
+        "a third concurrent upload body refused",
+        Duration::from_secs(30),
+        async || {
+            let third = session(&registry, "busy/app").await;
+            let response = registry
+                .request(Method::PATCH, &third)
+                .header("content-range", "0-4")
+                .body(b"hello".to_vec())
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                return Ok(response);
+            }
+            // The hogs were not admitted yet, so this one went through; retry.
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            Err(response.status())
+        },
+    )
+    .await;
     assert_eq!(refused.headers()["retry-after"], "5");
     assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS").await;
 
@@ -239,21 +241,23 @@ async fn concurrent_upload_bodies_are_capped_with_429() {
 
     // Once the hogs go away, their slots are free again.
     drop(hogs);
-    let mut accepted = false;
-    for _ in 0..100 {
-        let response = registry
-            .request(Method::PATCH, &fourth)
-            .header("content-range", "0-4")
-            .body(b"hello".to_vec())
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::ACCEPTED {
-            accepted = true;
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(accepted, "slots are released when clients disconnect");
+    eventually(
+        "slots released when clients disconnect",
+        Duration::from_secs(30),
+        async || {
+            let response = registry
+                .request(Method::PATCH, &fourth)
+                .header("content-range", "0-4")
+                .body(b"hello".to_vec())
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::ACCEPTED {
+                return Ok(());
+            }
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            Err(response.status())
+        },
+    )
+    .await;
 }
