@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::expect::{expect, expect_all};
 use common::*;
 use registry::oci::Algorithm;
 use reqwest::StatusCode;
@@ -62,18 +63,16 @@ async fn tags_list_paginates_in_lexical_order() {
         json!(["d"])
     );
 
-    assert_error(
-        registry.get("/v2/tags/repo/tags/list?n=-1").await,
-        StatusCode::BAD_REQUEST,
-        "PAGINATION_NUMBER_INVALID",
-    )
-    .await;
-    assert_error(
-        registry.get("/v2/never/pushed/tags/list").await,
-        StatusCode::NOT_FOUND,
-        "NAME_UNKNOWN",
-    )
-    .await;
+    let rows = vec![
+        expect(
+            "GET",
+            "/v2/tags/repo/tags/list?n=-1",
+            400,
+            "PAGINATION_NUMBER_INVALID",
+        ),
+        expect("GET", "/v2/never/pushed/tags/list", 404, "NAME_UNKNOWN"),
+    ];
+    expect_all(&registry.host(), rows).await;
 }
 
 #[tokio::test]
@@ -225,12 +224,9 @@ async fn referrers_api_lists_filters_and_never_404s() {
             json!([])
         );
     }
-    assert_error(
-        registry.get("/v2/ref/referrers/sha256:bad").await,
-        StatusCode::BAD_REQUEST,
-        "DIGEST_INVALID",
-    )
-    .await;
+    expect("GET", "/v2/ref/referrers/sha256:bad", 400, "DIGEST_INVALID")
+        .send(&registry.host())
+        .await;
 
     // Deleting a referrer removes it from the listing.
     assert_eq!(
@@ -369,11 +365,13 @@ async fn referrers_are_paginated_with_link_and_read_from_their_index() {
     let (common, pages) = all_referrer_pages(&registry, &common).await;
     assert_eq!((common.len(), pages), (total - 11, 1));
 
-    assert_error(
-        registry.get(&format!("{path}?last=not-a-digest")).await,
-        StatusCode::BAD_REQUEST,
+    expect(
+        "GET",
+        format!("{path}?last=not-a-digest"),
+        400,
         "PAGINATION_NUMBER_INVALID",
     )
+    .send(&registry.host())
     .await;
 
     // An entry written before listings had descriptors (no `descriptor`

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::expect::{expect, expect_all};
 use common::*;
 use registry::oci::Algorithm;
 use reqwest::{Method, StatusCode};
@@ -199,12 +200,9 @@ async fn references_must_exist() {
         )
         .await;
     assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
-    assert_error(
-        registry.get("/v2/refs/manifests/index").await,
-        StatusCode::NOT_FOUND,
-        "MANIFEST_UNKNOWN",
-    )
-    .await;
+    expect("GET", "/v2/refs/manifests/index", 404, "MANIFEST_UNKNOWN")
+        .send(&registry.host())
+        .await;
 }
 
 fn foreign_manifest(
@@ -323,51 +321,28 @@ async fn invalid_manifests_are_rejected_and_change_nothing() {
     let registry = TestRegistry::start().await;
     registry.push_image("bad", "keep", &[b"layer"]).await;
     let before = registry.stored().await;
-    let cases: Vec<(&str, Vec<u8>, StatusCode, &str)> = vec![
-        (
-            OCI_MANIFEST,
-            b"not json".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
-        ),
-        (
-            OCI_MANIFEST,
-            b"{\"schemaVersion\": 1}".to_vec(),
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
-        ),
-        (
-            "text/plain",
-            br#"{"schemaVersion":2,"layers":[]}"#.to_vec(),
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
-        ),
-        (
+    let put = |status, media_type, body: &[u8]| {
+        expect("PUT", "/v2/bad/manifests/keep", status, "MANIFEST_INVALID")
+            .manifest(media_type, body)
+    };
+    let rows = vec![
+        put(400, OCI_MANIFEST, b"not json"),
+        put(400, OCI_MANIFEST, b"{\"schemaVersion\": 1}"),
+        put(400, "text/plain", br#"{"schemaVersion":2,"layers":[]}"#),
+        put(
+            400,
             OCI_INDEX,
             format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{}}}}"#)
-                .into_bytes(),
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
+                .as_bytes(),
         ),
-        (
+        put(
+            400,
             OCI_MANIFEST,
-            format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
-            StatusCode::BAD_REQUEST,
-            "MANIFEST_INVALID",
+            format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).as_bytes(),
         ),
-        (
-            OCI_MANIFEST,
-            vec![b' '; 4 * 1024 * 1024 + 1],
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "MANIFEST_INVALID",
-        ),
+        put(413, OCI_MANIFEST, &vec![b' '; 4 * 1024 * 1024 + 1]),
     ];
-    for (content_type, body, status, code) in cases {
-        let response = registry
-            .put_manifest("bad", "keep", content_type, &body)
-            .await;
-        assert_error(response, status, code).await;
-    }
+    expect_all(&registry.host(), rows).await;
     assert_eq!(registry.stored().await, before);
     // Exactly 4 MiB of valid manifest is accepted.
     let config = registry.push_blob("big", b"{}").await;
@@ -391,6 +366,7 @@ async fn invalid_manifests_are_rejected_and_change_nothing() {
 #[tokio::test]
 async fn deleting_tags_and_manifests() {
     let registry = TestRegistry::start().await;
+    let host = registry.host();
     let (digest, _) = registry.push_image("del", "a", &[b"one"]).await;
     let manifest = registry
         .get("/v2/del/manifests/a")
@@ -411,22 +387,16 @@ async fn deleting_tags_and_manifests() {
         registry.delete("/v2/del/manifests/a").await.status(),
         StatusCode::ACCEPTED
     );
-    assert_error(
-        registry.get("/v2/del/manifests/a").await,
-        StatusCode::NOT_FOUND,
-        "MANIFEST_UNKNOWN",
-    )
-    .await;
+    expect("GET", "/v2/del/manifests/a", 404, "MANIFEST_UNKNOWN")
+        .send(&host)
+        .await;
     assert_eq!(
         registry.get("/v2/del/manifests/b").await.status(),
         StatusCode::OK
     );
-    assert_error(
-        registry.delete("/v2/del/manifests/a").await,
-        StatusCode::NOT_FOUND,
-        "MANIFEST_UNKNOWN",
-    )
-    .await;
+    expect("DELETE", "/v2/del/manifests/a", 404, "MANIFEST_UNKNOWN")
+        .send(&host)
+        .await;
 
     // Deleting by digest removes it and every tag pointing at it.
     assert_eq!(
@@ -436,18 +406,17 @@ async fn deleting_tags_and_manifests() {
             .status(),
         StatusCode::ACCEPTED
     );
-    assert_error(
-        registry.get(&format!("/v2/del/manifests/{digest}")).await,
-        StatusCode::NOT_FOUND,
+    expect(
+        "GET",
+        format!("/v2/del/manifests/{digest}"),
+        404,
         "MANIFEST_UNKNOWN",
     )
+    .send(&host)
     .await;
-    assert_error(
-        registry.get("/v2/del/manifests/b").await,
-        StatusCode::NOT_FOUND,
-        "MANIFEST_UNKNOWN",
-    )
-    .await;
+    expect("GET", "/v2/del/manifests/b", 404, "MANIFEST_UNKNOWN")
+        .send(&host)
+        .await;
     let tags: serde_json::Value = registry
         .get("/v2/del/tags/list")
         .await
@@ -466,12 +435,9 @@ async fn deleting_tags_and_manifests() {
             .status(),
         StatusCode::ACCEPTED
     );
-    assert_error(
-        registry.get(&format!("/v2/del/blobs/{blob}")).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UNKNOWN",
-    )
-    .await;
+    expect("GET", format!("/v2/del/blobs/{blob}"), 404, "BLOB_UNKNOWN")
+        .send(&host)
+        .await;
     assert_eq!(
         registry
             .get(&format!("/v2/del2/blobs/{blob}"))
@@ -479,11 +445,13 @@ async fn deleting_tags_and_manifests() {
             .status(),
         StatusCode::OK
     );
-    assert_error(
-        registry.delete(&format!("/v2/del/blobs/{blob}")).await,
-        StatusCode::NOT_FOUND,
+    expect(
+        "DELETE",
+        format!("/v2/del/blobs/{blob}"),
+        404,
         "BLOB_UNKNOWN",
     )
+    .send(&host)
     .await;
 }
 
@@ -500,12 +468,9 @@ async fn deletes_disabled_answer_405_unsupported() {
         format!("/v2/nodelete/manifests/{digest}"),
         format!("/v2/nodelete/blobs/{}", Algorithm::Sha256.digest_of(b"l")),
     ] {
-        assert_error(
-            registry.delete(&path).await,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "UNSUPPORTED",
-        )
-        .await;
+        expect("DELETE", path, 405, "UNSUPPORTED")
+            .send(&registry.host())
+            .await;
     }
     assert_eq!(registry.stored().await, before);
 }
@@ -534,29 +499,21 @@ async fn read_only_mode_refuses_writes_and_serves_reads() {
     let registry = TestRegistry::start_on(&root, &read_only).await;
     let before = registry.stored().await;
     let blob = Algorithm::Sha256.digest_of(b"new");
+    let refused = |method, path: String| expect(method, path, 405, "UNSUPPORTED");
     let writes = [
-        registry.request(Method::POST, "/v2/ro/blobs/uploads/"),
-        registry
-            .request(
-                Method::POST,
-                &format!("/v2/ro/blobs/uploads/?digest={blob}"),
-            )
-            .body("new"),
-        registry.request(Method::PATCH, &session).body("x"),
-        registry.request(Method::PUT, &format!("{session}?digest={blob}")),
-        registry.request(Method::DELETE, &session),
-        registry
-            .request(Method::PUT, "/v2/ro/manifests/v2")
-            .header("content-type", OCI_MANIFEST)
-            .body("{}"),
-        registry.request(Method::DELETE, "/v2/ro/manifests/v1"),
-        registry.request(Method::DELETE, &format!("/v2/ro/blobs/{blob}")),
+        refused("POST", "/v2/ro/blobs/uploads/".into()),
+        refused("POST", format!("/v2/ro/blobs/uploads/?digest={blob}")).body("new"),
+        refused("PATCH", session.clone()).body("x"),
+        refused("PUT", format!("{session}?digest={blob}")),
+        refused("DELETE", session.clone()),
+        refused("PUT", "/v2/ro/manifests/v2".into()).manifest(OCI_MANIFEST, "{}"),
+        refused("DELETE", "/v2/ro/manifests/v1".into()),
+        refused("DELETE", format!("/v2/ro/blobs/{blob}")),
     ];
+    let host = registry.host();
     for write in writes {
-        let response = write.send().await.unwrap();
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-        let body: serde_json::Value = response.json().await.unwrap();
-        assert_eq!(body["errors"][0]["code"], "UNSUPPORTED");
+        let response = write.send(&host).await;
+        let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         assert!(
             body["errors"][0]["message"]
                 .as_str()
@@ -632,17 +589,15 @@ async fn tag_parameters_apply_several_tags_and_keep_the_digest_algorithm() {
         .unwrap();
     assert_eq!(tags["tags"], json!(["one", "two"]));
 
-    let response = registry
-        .request(
-            Method::PUT,
-            &format!("/v2/tagparam/manifests/{digest}?tag=bad/tag"),
-        )
-        .header("content-type", OCI_MANIFEST)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+    expect(
+        "PUT",
+        format!("/v2/tagparam/manifests/{digest}?tag=bad/tag"),
+        400,
+        "MANIFEST_INVALID",
+    )
+    .manifest(OCI_MANIFEST, bytes)
+    .send(&registry.host())
+    .await;
 }
 
 #[tokio::test]
@@ -670,10 +625,12 @@ async fn sparse_manifests_when_configured() {
         registry.get("/v2/sparse/manifests/v1").await.status(),
         StatusCode::OK
     );
-    assert_error(
-        registry.get(&format!("/v2/sparse/blobs/{missing}")).await,
-        StatusCode::NOT_FOUND,
+    expect(
+        "GET",
+        format!("/v2/sparse/blobs/{missing}"),
+        404,
         "BLOB_UNKNOWN",
     )
+    .send(&registry.host())
     .await;
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::expect::{expect, expect_all};
 use common::*;
 use registry::oci::{Algorithm, Digest};
 use reqwest::{Method, StatusCode};
@@ -59,12 +60,9 @@ async fn monolithic_single_post_and_post_put() {
     assert_eq!(location(&response), format!("/v2/mono/b/blobs/{digest}"));
     assert_eq!(get_blob(&registry, "mono/b", &digest).await, data);
     // The session is gone after completion.
-    assert_error(
-        registry.get(&session).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
+    expect("GET", &session, 404, "BLOB_UPLOAD_UNKNOWN")
+        .send(&registry.host())
+        .await;
 }
 
 #[tokio::test]
@@ -156,22 +154,17 @@ async fn digest_mismatch_is_rejected_and_nothing_becomes_visible() {
     let registry = TestRegistry::start().await;
     let data = random_bytes(1000);
     let wrong = Algorithm::Sha256.digest_of(b"something else");
-    let response = registry
-        .request(
-            Method::POST,
-            &format!("/v2/bad/blobs/uploads/?digest={wrong}"),
+    let rows = vec![
+        expect(
+            "POST",
+            format!("/v2/bad/blobs/uploads/?digest={wrong}"),
+            400,
+            "DIGEST_INVALID",
         )
-        .body(data.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    assert_error(
-        registry.get(&format!("/v2/bad/blobs/{wrong}")).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UNKNOWN",
-    )
-    .await;
+        .body(data.clone()),
+        expect("GET", format!("/v2/bad/blobs/{wrong}"), 404, "BLOB_UNKNOWN"),
+    ];
+    expect_all(&registry.host(), rows).await;
     let actual = Algorithm::Sha256.digest_of(&data);
     assert_eq!(
         registry
@@ -208,18 +201,11 @@ async fn cancel_discards_the_session() {
         registry.delete(&session).await.status(),
         StatusCode::NO_CONTENT
     );
-    assert_error(
-        registry.get(&session).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    assert_error(
-        registry.delete(&session).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
+    let rows = vec![
+        expect("GET", &session, 404, "BLOB_UPLOAD_UNKNOWN"),
+        expect("DELETE", &session, 404, "BLOB_UPLOAD_UNKNOWN"),
+    ];
+    expect_all(&registry.host(), rows).await;
 }
 
 #[tokio::test]
@@ -227,19 +213,11 @@ async fn sessions_belong_to_their_repository() {
     let registry = TestRegistry::start().await;
     let session = start_session(&registry, "owner").await;
     let foreign = session.replace("/v2/owner/", "/v2/intruder/");
-    assert_error(
-        registry.get(&foreign).await,
-        StatusCode::NOT_FOUND,
-        "BLOB_UPLOAD_UNKNOWN",
-    )
-    .await;
-    let response = registry
-        .request(Method::PATCH, &foreign)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
+    let rows = vec![
+        expect("GET", &foreign, 404, "BLOB_UPLOAD_UNKNOWN"),
+        expect("PATCH", &foreign, 404, "BLOB_UPLOAD_UNKNOWN").body("x"),
+    ];
+    expect_all(&registry.host(), rows).await;
 }
 
 #[tokio::test]
@@ -397,31 +375,22 @@ async fn concurrent_pushes_of_the_same_blob_do_not_corrupt() {
 #[tokio::test]
 async fn size_and_range_lies_are_rejected() {
     let registry = TestRegistry::start().await;
+    let host = registry.host();
     let session = start_session(&registry, "liar").await;
-    // Content-Range says 10 bytes, Content-Length says 5.
-    let response = registry
-        .request(Method::PATCH, &session)
-        .header("content-range", "0-9")
-        .body(vec![1u8; 5])
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::BAD_REQUEST, "SIZE_INVALID").await;
-    let response = registry
-        .request(Method::PATCH, &session)
-        .header("content-range", "nonsense")
-        .body(vec![1u8; 5])
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::BAD_REQUEST, "BLOB_UPLOAD_INVALID").await;
+    let rows = vec![
+        // Content-Range says 10 bytes, Content-Length says 5.
+        expect("PATCH", &session, 400, "SIZE_INVALID")
+            .header("content-range", "0-9")
+            .body(vec![1u8; 5]),
+        expect("PATCH", &session, 400, "BLOB_UPLOAD_INVALID")
+            .header("content-range", "nonsense")
+            .body(vec![1u8; 5]),
+    ];
+    expect_all(&host, rows).await;
     // Nothing was appended by either.
     assert_eq!(registry.get(&session).await.headers()["range"], "0-0");
     // PUT without a digest.
-    let response = registry
-        .request(Method::PUT, &session)
-        .send()
-        .await
-        .unwrap();
-    assert_error(response, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
+    expect("PUT", &session, 400, "DIGEST_INVALID")
+        .send(&host)
+        .await;
 }

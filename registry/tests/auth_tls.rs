@@ -186,15 +186,15 @@ async fn htpasswd_changes_are_picked_up_without_restart() {
     let next = dir.path().join("htpasswd.next");
     htpasswd(&next, &[("after", "pw")]);
     std::fs::rename(&next, &file).unwrap();
-    let mut status = StatusCode::UNAUTHORIZED;
-    for _ in 0..50 {
-        status = login("after").await.unwrap().status();
-        if status == StatusCode::OK {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert_eq!(status, StatusCode::OK);
+    eventually(
+        "the new user logging in",
+        Duration::from_secs(30),
+        async || match login("after").await.unwrap().status() {
+            StatusCode::OK => Ok(()),
+            status => Err(status),
+        },
+    )
+    .await;
     assert_eq!(
         login("before").await.unwrap().status(),
         StatusCode::UNAUTHORIZED
@@ -443,20 +443,16 @@ async fn tls_serves_and_reloads_rotated_certificates() {
     std::fs::rename(dir.path().join("new.key"), &key).unwrap();
     std::fs::rename(dir.path().join("new.crt"), &cert).unwrap();
     let new_client = client_trusting(&second.ca_pem);
-    let mut ok = false;
-    for _ in 0..80 {
-        if new_client
-            .get(&url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(ok, "rotated certificate was not served");
+    eventually(
+        "the rotated certificate served",
+        Duration::from_secs(30),
+        async || match new_client.get(&url).send().await {
+            Ok(response) if response.status() == StatusCode::OK => Ok(()),
+            Ok(response) => Err(response.status().to_string()),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+    .await;
     assert!(
         client_trusting(&first.ca_pem)
             .get(&url)
@@ -602,17 +598,14 @@ async fn client_ca_changes_are_picked_up_without_restart() {
     // Swap the bundle for B's CA the way a Secret volume update does (rename).
     std::fs::write(dir.path().join("clientcas.next"), &b.ca_pem).unwrap();
     std::fs::rename(dir.path().join("clientcas.next"), &cas).unwrap();
-    let mut accepted = false;
-    for _ in 0..80 {
-        if mtls_accepted(&url, &server.ca_pem, &b).await {
-            accepted = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(
-        accepted,
-        "a client certificate from the new CA was not accepted"
-    );
+    eventually(
+        "a client certificate from the new CA accepted",
+        Duration::from_secs(30),
+        async || match mtls_accepted(&url, &server.ca_pem, &b).await {
+            true => Ok(()),
+            false => Err("refused"),
+        },
+    )
+    .await;
     assert!(!mtls_accepted(&url, &server.ca_pem, &a).await);
 }

@@ -41,13 +41,13 @@ async fn start_binary(root: &Path, config: &Path) -> Server {
             .unwrap(),
         url: format!("http://127.0.0.1:{port}"),
     };
-    for _ in 0..200 {
-        if reqwest::get(format!("{}/v2/", server.url)).await.is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("registry binary did not start");
+    eventually(
+        "the registry binary answering",
+        Duration::from_secs(30),
+        async || reqwest::get(format!("{}/v2/", server.url)).await.map(drop),
+    )
+    .await;
+    server
 }
 
 impl Drop for Server {
@@ -233,14 +233,15 @@ async fn sigkill_mid_push_leaves_nothing_partial_and_repush_succeeds() {
         // The kill lands while the pushers are busy, after at least one push was acknowledged
         // (waiting on progress, not on the clock: object storage can take seconds for the first
         // write), at a point that differs per round.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while completed.load(Ordering::SeqCst) == 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "round {round}: no push completed within 60 s"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        eventually(
+            &format!("round {round}: a push completed"),
+            Duration::from_secs(60),
+            async || match completed.load(Ordering::SeqCst) {
+                0 => Err("none acknowledged"),
+                _ => Ok(()),
+            },
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(100 + round * 300)).await;
         let acknowledged = completed.load(Ordering::SeqCst);
         server.child.kill().unwrap(); // SIGKILL

@@ -249,20 +249,7 @@ async fn pushes_during_the_window_are_refused_cleanly_and_succeed_after() {
         .spawn()
         .unwrap();
     // Within the poll interval the registry refuses new pushes...
-    let mut refused = None;
-    for _ in 0..100 {
-        let response = registry
-            .request(Method::POST, "/v2/live/app/blobs/uploads/")
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::METHOD_NOT_ALLOWED {
-            refused = Some(response);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let refused = refused.expect("pushes are refused during the window");
+    let refused = uploads_answered(&registry, "live/app", StatusCode::METHOD_NOT_ALLOWED).await;
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["code"], "UNSUPPORTED");
     assert!(
@@ -290,19 +277,7 @@ async fn pushes_during_the_window_are_refused_cleanly_and_succeed_after() {
         .unwrap();
     let run = parse_run(&output);
     run.assert_ok();
-    for _ in 0..50 {
-        if registry
-            .request(Method::POST, "/v2/live/app/blobs/uploads/")
-            .send()
-            .await
-            .unwrap()
-            .status()
-            == StatusCode::ACCEPTED
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    uploads_answered(&registry, "live/app", StatusCode::ACCEPTED).await;
     let completion = registry
         .request(
             Method::PUT,
@@ -403,7 +378,7 @@ async fn a_gc_killed_mid_sweep_leaves_everything_reachable_and_the_next_gc_compl
     assert_eq!(pull_every_tag(&registry).await.0, 2);
     assert!(!lock_exists(registry.storage.as_ref()).await);
     // Writes are accepted again once the registry's poll sees the release.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    uploads_answered(&registry, "kill/app", StatusCode::ACCEPTED).await;
     registry
         .push_image("kill/app", "v2", &[&random_bytes(10)])
         .await;
@@ -547,13 +522,7 @@ async fn stale_uploads_are_purged_and_a_held_lock_stops_the_gc() {
         "the other holder's lock is untouched"
     );
     // Meanwhile the live registry refuses writes because of that lock.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let response = registry
-        .request(Method::POST, "/v2/up/load/blobs/uploads/")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    uploads_answered(&registry, "up/load", StatusCode::METHOD_NOT_ALLOWED).await;
 }
 
 /// A manifest another tool wrote that GC cannot read (past the manifest depth

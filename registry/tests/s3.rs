@@ -9,7 +9,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::gc::{gc_command, parse_run};
+use common::gc::{LOCK_NOTICED, gc_command, parse_run, uploads_answered};
 use common::s3::{S3Server, fresh_root, server};
 use common::*;
 use registry::oci::Algorithm;
@@ -249,14 +249,16 @@ async fn gc_read_only_window_is_honoured_by_every_replica() {
         let request = registry.request(Method::POST, "/v2/win/app/blobs/uploads/");
         async move { request.send().await.unwrap().status() == StatusCode::METHOD_NOT_ALLOWED }
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
     let (mut a_refused, mut b_refused) = (false, false);
-    while !(a_refused && b_refused) && std::time::Instant::now() < deadline {
+    eventually("both replicas refusing writes", LOCK_NOTICED, async || {
         a_refused = a_refused || refused(&a).await;
         b_refused = b_refused || refused(&b).await;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(a_refused && b_refused, "a: {a_refused}, b: {b_refused}");
+        match (a_refused, b_refused) {
+            (true, true) => Ok(()),
+            seen => Err(seen),
+        }
+    })
+    .await;
     assert_eq!(
         a.get("/v2/win/app/manifests/v1").await.status(),
         StatusCode::OK
@@ -270,7 +272,8 @@ async fn gc_read_only_window_is_honoured_by_every_replica() {
     assert!(run.success, "{}\n{}", run.stdout, run.stderr);
     assert_eq!(run.count("blobs_deleted"), 1, "{}", run.stdout);
     // After the window both accept pushes again, and everything tagged pulls.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    uploads_answered(&a, "win/app", StatusCode::ACCEPTED).await;
+    uploads_answered(&b, "win/app", StatusCode::ACCEPTED).await;
     a.push_image("win/app", "v2", &[&random_bytes(1000)]).await;
     b.push_image("win/app", "v3", &[&random_bytes(1000)]).await;
     for tag in ["v1", "v2", "v3"] {

@@ -7,6 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::expect::expect;
 use common::raw::{RawBody, RawResponse, head, parse, read_all};
 use common::*;
 use registry::oci::Algorithm;
@@ -81,13 +82,7 @@ async fn stalled_and_trickling_bodies_time_out_and_uploads_resume() {
     }
     let response = response_within(&mut stream, Duration::from_secs(10)).await;
     let elapsed = started.elapsed();
-    assert_eq!(
-        response.status,
-        408,
-        "{:?}",
-        String::from_utf8_lossy(&response.body)
-    );
-    assert_eq!(response.code().as_deref(), Some("BLOB_UPLOAD_INVALID"));
+    expect("PATCH", &upload, 408, "BLOB_UPLOAD_INVALID").check(&response);
     assert_eq!(response.header("connection"), Some("close"));
     assert!(
         elapsed >= Duration::from_millis(2400) && elapsed < Duration::from_secs(8),
@@ -215,25 +210,27 @@ async fn concurrent_upload_bodies_are_capped_with_429() {
         stalled(&host, "PATCH", &first, 1000, b"abc", None).await,
         stalled(&host, "PATCH", &second, 1000, b"abc", None).await,
     ];
-    let mut refused = None;
-    for _ in 0..100 {
-        let third = session(&registry, "busy/app").await;
-        let response = registry
-            .request(Method::PATCH, &third)
-            .header("content-range", "0-4")
-            .body(b"hello".to_vec())
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            refused = Some(response);
-            break;
-        }
-        // The hogs were not admitted yet, so this one went through; retry.
-        assert_eq!(response.status(), StatusCode::ACCEPTED);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let refused = refused.expect("a third concurrent upload body is refused");
+    let refused = eventually(
+        "a third concurrent upload body refused",
+        Duration::from_secs(30),
+        async || {
+            let third = session(&registry, "busy/app").await;
+            let response = registry
+                .request(Method::PATCH, &third)
+                .header("content-range", "0-4")
+                .body(b"hello".to_vec())
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                return Ok(response);
+            }
+            // The hogs were not admitted yet, so this one went through; retry.
+            assert_eq!(response.status(), StatusCode::ACCEPTED);
+            Err(response.status())
+        },
+    )
+    .await;
     assert_eq!(refused.headers()["retry-after"], "5");
     assert_error(refused, StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS").await;
 
@@ -244,21 +241,23 @@ async fn concurrent_upload_bodies_are_capped_with_429() {
 
     // Once the hogs go away, their slots are free again.
     drop(hogs);
-    let mut accepted = false;
-    for _ in 0..100 {
-        let response = registry
-            .request(Method::PATCH, &fourth)
-            .header("content-range", "0-4")
-            .body(b"hello".to_vec())
-            .send()
-            .await
-            .unwrap();
-        if response.status() == StatusCode::ACCEPTED {
-            accepted = true;
-            break;
-        }
-        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(accepted, "slots are released when clients disconnect");
+    eventually(
+        "slots released when clients disconnect",
+        Duration::from_secs(30),
+        async || {
+            let response = registry
+                .request(Method::PATCH, &fourth)
+                .header("content-range", "0-4")
+                .body(b"hello".to_vec())
+                .send()
+                .await
+                .unwrap();
+            if response.status() == StatusCode::ACCEPTED {
+                return Ok(());
+            }
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            Err(response.status())
+        },
+    )
+    .await;
 }

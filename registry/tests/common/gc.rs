@@ -255,6 +255,34 @@ pub async fn pull_every_tag(registry: &TestRegistry) -> (usize, usize) {
     (tags_pulled, blobs)
 }
 
+/// How long a registry may take to notice the maintenance lock appearing or
+/// going: one `pollinterval` (100-200 ms in these tests) plus a slow CI box.
+pub const LOCK_NOTICED: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Starts uploads to `repo` until one is answered `status`: 405 once the
+/// registry's lock poll has seen a GC window, 202 once it has seen it end.
+/// Returns that answer.
+pub async fn uploads_answered(
+    registry: &TestRegistry,
+    repo: &str,
+    status: StatusCode,
+) -> reqwest::Response {
+    let path = format!("/v2/{repo}/blobs/uploads/");
+    super::eventually(
+        &format!("POST {path} answered {status}"),
+        LOCK_NOTICED,
+        async || {
+            let response = registry.request(Method::POST, &path).send().await.unwrap();
+            if response.status() == status {
+                Ok(response)
+            } else {
+                Err(response.status())
+            }
+        },
+    )
+    .await
+}
+
 /// A `DELETE` sent just after a read-only GC, retried while the registry
 /// still refuses it for the finished window: a serving registry turns writes
 /// away at request start from its polled view of the maintenance lock, so

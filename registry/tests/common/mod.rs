@@ -2,6 +2,7 @@
 //! helpers that speak the distribution API with a real HTTP client.
 #![allow(dead_code)]
 
+pub mod expect;
 pub mod gc;
 pub mod layout;
 pub mod raw;
@@ -330,6 +331,32 @@ impl Drop for TestRegistry {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+/// How often [`eventually`] looks again: soon enough not to slow tests down,
+/// seldom enough not to load the shared 2-core CI box.
+const POLL_EVERY: Duration = Duration::from_millis(50);
+
+/// Polls `check` until it returns `Ok`, every 50 ms for at most `timeout`,
+/// for state that changes on the server's own schedule (its maintenance lock
+/// poll, a file reload) or a concurrent task's progress, instead of sleeping
+/// a guessed time. Panics naming `what` and the last `Err` observation.
+pub async fn eventually<T, O: std::fmt::Debug>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, O>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            panic!("{what}: not within {timeout:?}; last saw {seen:?}");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
