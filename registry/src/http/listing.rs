@@ -14,7 +14,7 @@ use crate::oci::RepositoryName;
 use crate::state::AppState;
 
 /// Characters escaped in the `last` query value: all but RFC 3986 unreserved ones.
-pub(super) const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -50,7 +50,7 @@ fn paginate<'a>(sorted: &'a [String], n: Option<usize>, last: Option<&str>) -> P
     }
 }
 
-fn parse_n(query: &Query) -> Result<Option<usize>> {
+pub(super) fn parse_n(query: &Query) -> Result<Option<usize>> {
     query
         .get("n")
         .map(|n| {
@@ -61,12 +61,24 @@ fn parse_n(query: &Query) -> Result<Option<usize>> {
         .transpose()
 }
 
-fn link_header(path: &str, n: usize, last: &str) -> Result<(http::HeaderName, http::HeaderValue)> {
-    let last = utf8_percent_encode(last, QUERY_VALUE);
-    Ok((
-        LINK,
-        header_value(&format!("<{path}?n={n}&last={last}>; rel=\"next\""))?,
-    ))
+/// `Link: <path?n=..&last=..[&extra]>; rel="next"`, every value escaped.
+pub(super) fn link_header(
+    path: &str,
+    n: usize,
+    last: &str,
+    extra: &[(&str, &str)],
+) -> Result<(http::HeaderName, http::HeaderValue)> {
+    let mut url = format!(
+        "{path}?n={n}&last={}",
+        utf8_percent_encode(last, QUERY_VALUE)
+    );
+    for (key, value) in extra {
+        url.push_str(&format!(
+            "&{key}={}",
+            utf8_percent_encode(value, QUERY_VALUE)
+        ));
+    }
+    Ok((LINK, header_value(&format!("<{url}>; rel=\"next\""))?))
 }
 
 /// end-8: GET `/v2/<name>/tags/list`.
@@ -82,7 +94,7 @@ pub async fn tags(state: &AppState, name: &RepositoryName, query: &Query) -> Res
     let page = paginate(&tags, n, query.get("last"));
     let mut headers = Vec::new();
     if let (Some(next), Some(n)) = (page.next, n) {
-        headers.push(link_header(&format!("/v2/{name}/tags/list"), n, next)?);
+        headers.push(link_header(&format!("/v2/{name}/tags/list"), n, next, &[])?);
     }
     json(
         StatusCode::OK,
@@ -107,7 +119,7 @@ pub async fn catalog(state: &AppState, query: &Query) -> Result<Response> {
     let page = paginate(&repositories, Some(n), query.get("last"));
     let mut headers = Vec::new();
     if let Some(next) = page.next {
-        headers.push(link_header("/v2/_catalog", n, next)?);
+        headers.push(link_header("/v2/_catalog", n, next, &[])?);
     }
     json(
         StatusCode::OK,
