@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod background;
 pub mod config;
+pub mod connections;
 pub mod content;
 pub mod error;
 pub mod gc;
@@ -324,14 +325,26 @@ impl Registry {
                 shutdown.await;
                 stop.cancel();
             };
-            let result = server::serve(listeners.api, router, self.tls, stopping, drain).await;
+            let limits = server::ConnectionLimits::from_config(&self.config.http);
+            let result =
+                server::serve(listeners.api, router, self.tls, limits, stopping, drain).await;
             stop.cancel();
             result
         };
         let debug = async {
             match listeners.debug {
                 Some(listener) => {
-                    server::serve(listener, debug_router, None, stop.cancelled(), drain).await
+                    // Private by deployment (distribution's advice): no per-client limit.
+                    let limits = server::ConnectionLimits::unlimited();
+                    server::serve(
+                        listener,
+                        debug_router,
+                        None,
+                        limits,
+                        stop.cancelled(),
+                        drain,
+                    )
+                    .await
                 }
                 None => Ok(()),
             }

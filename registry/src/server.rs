@@ -1,6 +1,7 @@
 //! The connection loop: plain or TLS, HTTP/1.1 and HTTP/2, header read
-//! timeouts against slow clients, and graceful shutdown that lets in-flight
-//! requests finish (up to a drain timeout).
+//! timeouts against slow clients, per-client connection and per-connection
+//! stream limits against greedy ones, and graceful shutdown that lets
+//! in-flight requests finish (up to a drain timeout).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,6 +18,10 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::config::HttpConfig;
+use crate::connections::{
+    ConnectionLimit, DEFAULT_CONNECTIONS_PER_CLIENT, DEFAULT_STREAMS_PER_CONNECTION,
+};
 use crate::tls::TlsReloader;
 
 /// Clients must send complete request headers within this time.
@@ -24,12 +29,44 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// TLS handshakes must complete within this time.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// `http.limits.connectionsperclient` and `streamsperconnection`.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    pub per_client: Arc<ConnectionLimit>,
+    pub streams_per_connection: u32,
+}
+
+impl ConnectionLimits {
+    pub fn from_config(http: &HttpConfig) -> Self {
+        let limits = http.limits.as_ref();
+        ConnectionLimits {
+            per_client: ConnectionLimit::new(
+                limits
+                    .and_then(|l| l.connectionsperclient)
+                    .unwrap_or(DEFAULT_CONNECTIONS_PER_CLIENT),
+            ),
+            streams_per_connection: limits
+                .and_then(|l| l.streamsperconnection)
+                .unwrap_or(DEFAULT_STREAMS_PER_CONNECTION),
+        }
+    }
+
+    /// For listeners that are private by deployment (the debug listener).
+    pub fn unlimited() -> Self {
+        ConnectionLimits {
+            per_client: ConnectionLimit::new(0),
+            streams_per_connection: DEFAULT_STREAMS_PER_CONNECTION,
+        }
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
 /// accepting and waits up to `drain` for open requests to complete.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<TlsReloader>,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) -> std::io::Result<()> {
@@ -39,7 +76,10 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.streams_per_connection);
     let builder = Arc::new(builder);
 
     tokio::pin!(shutdown);
@@ -56,6 +96,12 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = limits.per_client.admit(peer.ip()) else {
+            // Closed before any byte is read: the client's other connections
+            // keep working and it may retry. Debug: a flood must not fill the log.
+            tracing::debug!(%peer, "too many connections from this client; closing");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let builder = Arc::clone(&builder);
         // Each request carries its peer address, as axum's own server does, for
@@ -70,6 +116,7 @@ pub async fn serve(
         let acceptor = tls.as_ref().map(|tls| TlsAcceptor::from(tls.current()));
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let result = match acceptor {
                 None => {
                     let conn =

@@ -1,7 +1,10 @@
 //! Slow and greedy clients over real HTTP: a stalled body fails after
 //! `http.timeouts.bodyidle`, a trickling one below `http.timeouts.bodyminrate`,
-//! with the connection closed and the upload still resumable; more than `http.limits.concurrentuploads` simultaneous
-//! upload bodies get 429 `TOOMANYREQUESTS` with `Retry-After`.
+//! with the connection closed and the upload still resumable; more than
+//! `http.limits.concurrentuploads` simultaneous upload bodies get 429
+//! `TOOMANYREQUESTS` with `Retry-After`; one address holds at most
+//! `http.limits.connectionsperclient` connections, and HTTP/2 connections
+//! announce `http.limits.streamsperconnection`.
 
 mod common;
 
@@ -260,4 +263,95 @@ async fn concurrent_upload_bodies_are_capped_with_429() {
         },
     )
     .await;
+}
+
+/// A connection from `local` (a loopback address) to the registry.
+async fn connect_from(local: &str, registry: &TestRegistry) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{local}:0").parse().unwrap()).unwrap();
+    socket
+        .connect(registry.host().parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `GET /v2/` on an open connection: the status, or `None` when the server
+/// closed it without answering.
+async fn ping(stream: &mut TcpStream, host: &str) -> Option<u16> {
+    use tokio::io::AsyncReadExt;
+    let request = head(
+        host,
+        "GET",
+        "/v2/",
+        &[("Connection", "close".to_owned())],
+        &RawBody::None,
+    );
+    if stream.write_all(&request).await.is_err() {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    match tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await {
+        Ok(_) => parse(&bytes).map(|r| r.status),
+        Err(_) => panic!("no answer and no close within 10s"),
+    }
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_connections() {
+    let registry = start("  limits:\n    connectionsperclient: 3\n").await;
+    let host = registry.host();
+    // Three idle connections (no request yet) are the client's whole share.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connect_from("127.0.0.1", &registry).await);
+    }
+    // The server accepts them in order; the fourth is closed unanswered.
+    let mut fourth = connect_from("127.0.0.1", &registry).await;
+    assert_eq!(
+        ping(&mut fourth, &host).await,
+        None,
+        "a fourth connection is served"
+    );
+    // Another address is not affected.
+    let mut other = connect_from("127.0.0.2", &registry).await;
+    assert_eq!(ping(&mut other, &host).await, Some(200));
+    // A held connection still works; once closed, its slot is free again.
+    assert_eq!(ping(&mut held[0], &host).await, Some(200));
+    drop(held.remove(0));
+    let served = eventually(
+        "a freed slot is reused",
+        Duration::from_secs(30),
+        async || {
+            let mut stream = connect_from("127.0.0.1", &registry).await;
+            ping(&mut stream, &host).await.ok_or("closed")
+        },
+    )
+    .await;
+    assert_eq!(served, 200);
+}
+
+#[tokio::test]
+async fn http2_connections_announce_the_stream_limit() {
+    use tokio::io::AsyncReadExt;
+    let registry = start("  limits:\n    streamsperconnection: 7\n").await;
+    let mut stream = TcpStream::connect(registry.host()).await.unwrap();
+    // HTTP/2 with prior knowledge: the preface, then an empty SETTINGS frame.
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    stream.write_all(&hello).await.unwrap();
+    // The server's first frame is its SETTINGS: 6-byte (id, value) entries.
+    let mut header = [0u8; 9];
+    tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut header))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(header[3], 4, "a SETTINGS frame first: {header:?}");
+    let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload).await.unwrap();
+    let max_streams = payload
+        .chunks(6)
+        .find(|entry| u16::from_be_bytes([entry[0], entry[1]]) == 3)
+        .map(|entry| u32::from_be_bytes([entry[2], entry[3], entry[4], entry[5]]));
+    assert_eq!(max_streams, Some(7), "SETTINGS_MAX_CONCURRENT_STREAMS");
 }

@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::net::IpAddr;
+
+use crate::connections::client_key;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -41,15 +43,6 @@ impl Default for FailurePolicy {
             per_user: DEFAULT_USER_FAILURES,
             window: DEFAULT_FAILURE_WINDOW,
         }
-    }
-}
-
-/// The address a client is limited by: IPv4 as is, IPv6 by its /64, since
-/// one host is routinely given a whole /64 to pick addresses from.
-fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
-        v4 => v4,
     }
 }
 

@@ -530,6 +530,13 @@ pub struct LimitsConfig {
     /// Upload bodies received at the same time; more get 429 `TOOMANYREQUESTS` (default 256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrentuploads: Option<usize>,
+    /// Connections one client address (IPv6: its /64) may hold open; more
+    /// are closed on accept (default 256, 0 = no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectionsperclient: Option<usize>,
+    /// Concurrent HTTP/2 requests (streams) per connection (default 128).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streamsperconnection: Option<u32>,
 }
 
 /// Where the debug listener serves metrics unless `http.debug.prometheus.path` says otherwise.

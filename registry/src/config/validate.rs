@@ -223,6 +223,12 @@ fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), Conf
             "must be greater than 0",
         ));
     }
+    if http.limits.as_ref().and_then(|l| l.streamsperconnection) == Some(0) {
+        return Err(ConfigError::invalid(
+            "http.limits.streamsperconnection",
+            "must be greater than 0",
+        ));
+    }
     if http.limits.as_ref().and_then(|l| l.concurrentuploads) == Some(0) {
         return Err(ConfigError::invalid(
             "http.limits.concurrentuploads",
