@@ -114,6 +114,61 @@ async fn catalog_lists_repositories_with_pagination() {
     );
 }
 
+/// Every repository through `Link`s, `n` at a time.
+async fn catalog_pages(registry: &TestRegistry, n: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut next = Some(format!("/v2/_catalog?n={n}"));
+    while let Some(path) = next {
+        let response = registry.get(&path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        next = response.headers().get("link").map(|link| {
+            let link = link.to_str().unwrap();
+            link[link.find('<').unwrap() + 1..link.find('>').unwrap()].to_owned()
+        });
+        let page: Value = response.json().await.unwrap();
+        let page = page["repositories"].as_array().unwrap();
+        assert!(page.len() <= n, "{path}: {page:?}");
+        assert!(
+            !page.is_empty() || names.is_empty(),
+            "{path}: an empty page with a link before it"
+        );
+        names.extend(page.iter().map(|r| r.as_str().unwrap().to_owned()));
+        assert!(names.len() < 100, "pagination does not end");
+    }
+    names
+}
+
+#[tokio::test]
+async fn catalog_pages_follow_full_name_order_and_stop_early() {
+    let registry = TestRegistry::start().await;
+    // Names whose order differs between a per-directory walk and the full
+    // strings: '-' and '.' sort before '/'.
+    let mut repos = vec![
+        "a", "a-b", "a/b", "a.c", "a/b/c", "ab", "b/x/y", "b-x", "z/z",
+    ];
+    for repo in &repos {
+        registry.push_image(repo, "v1", &[repo.as_bytes()]).await;
+    }
+    registry.push_blob("a/blobs-only", b"b").await;
+    repos.sort();
+    for n in 1..=repos.len() + 1 {
+        assert_eq!(catalog_pages(&registry, n).await, repos, "n={n}");
+    }
+    // A page is found without reading past it: a broken entry sorting after
+    // the first page does not fail that page (it used to walk everything).
+    if registry.on_filesystem() {
+        let broken = registry.root.join("docker/registry/v2/repositories/zzz");
+        std::fs::write(&broken, b"not a directory").unwrap();
+        let response = registry.get("/v2/_catalog?n=3").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.json::<Value>().await.unwrap()["repositories"],
+            json!(repos[..3])
+        );
+        std::fs::remove_file(&broken).unwrap();
+    }
+}
+
 /// Pushes an artifact manifest referring to `subject`; returns its digest.
 async fn push_referrer(
     registry: &TestRegistry,

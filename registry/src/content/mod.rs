@@ -18,6 +18,7 @@ use crate::error::Result;
 use crate::oci::Digest;
 use crate::storage::{Storage, StorageError};
 
+pub use catalog::CatalogPage;
 pub use hashing::HashingStream;
 pub use manifests::{IndexValidation, ManifestValidation, PushedManifest, StoredManifest};
 pub use referrers::{REFERRERS_PAGE, ReferrersPage};

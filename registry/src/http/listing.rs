@@ -115,15 +115,16 @@ pub async fn catalog(state: &AppState, query: &Query) -> Result<Response> {
         }
         n => n.unwrap_or(max),
     };
-    let repositories = state.content.list_repositories().await?;
-    let page = paginate(&repositories, Some(n), query.get("last"));
+    let page = state.content.catalog_page(query.get("last"), n).await?;
     let mut headers = Vec::new();
-    if let Some(next) = page.next {
+    if page.more
+        && let Some(next) = page.repositories.last()
+    {
         headers.push(link_header("/v2/_catalog", n, next, &[])?);
     }
     json(
         StatusCode::OK,
-        &json!({ "repositories": page.items }),
+        &json!({ "repositories": page.repositories }),
         headers,
     )
 }

@@ -27,6 +27,8 @@ pub const LINK: &str = "link";
 pub const BERTH_DIR: &str = "docker/registry/v2/_berth";
 /// Directory name that marks a repository (distribution's catalog rule).
 pub const MANIFESTS_DIR: &str = "_manifests";
+/// A repository's upload sessions.
+pub const UPLOADS_DIR: &str = "_uploads";
 
 /// `blobs/<alg>/<xx>/<hex>` — the directory of one blob.
 pub fn blob_dir(digest: &Digest) -> String {
