@@ -120,13 +120,59 @@ async fn docker_schema2_and_manifest_lists_with_negotiation() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], DOCKER_LIST);
     assert_eq!(get("*/*").await.unwrap().status(), StatusCode::OK);
-    // A client that only takes OCI image manifests is told the manifest is unknown to it.
+    // distribution v3's negotiation: a client that does not take lists gets
+    // the linux/amd64 image for a tag...
+    let response = get(DOCKER_MANIFEST).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], DOCKER_MANIFEST);
+    assert_eq!(
+        response.headers()["docker-content-digest"],
+        child.to_string().as_str()
+    );
+    assert_eq!(response.bytes().await.unwrap(), bytes);
+    // ...unless it does not take schema 2 either.
     assert_error(
         get(OCI_MANIFEST).await.unwrap(),
-        StatusCode::NOT_FOUND,
-        "MANIFEST_UNKNOWN",
+        StatusCode::BAD_REQUEST,
+        "MANIFEST_INVALID",
     )
     .await;
+    // By digest, the list itself; schema 2 is served whatever Accept says.
+    let list_digest = Algorithm::Sha256.digest_of(&list_bytes);
+    for (reference, expected) in [(list_digest, DOCKER_LIST), (child.clone(), DOCKER_MANIFEST)] {
+        let response = registry
+            .request(Method::GET, &format!("/v2/multi/manifests/{reference}"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{reference}");
+        assert_eq!(response.headers()["content-type"], expected);
+    }
+    // Without Accept, what is stored (distribution v3 answers 404 for OCI types).
+    let response = registry.get("/v2/multi/manifests/latest").await;
+    assert_eq!(response.headers()["content-type"], DOCKER_LIST);
+    // A list without a linux/amd64 image has nothing to offer such a client.
+    let arm_only = json!({
+        "schemaVersion": 2,
+        "mediaType": DOCKER_LIST,
+        "manifests": [{"mediaType": DOCKER_MANIFEST, "digest": child.to_string(), "size": bytes.len(), "platform": {"architecture": "arm64", "os": "linux"}}]
+    });
+    registry
+        .put_manifest(
+            "multi",
+            "arm",
+            DOCKER_LIST,
+            &serde_json::to_vec(&arm_only).unwrap(),
+        )
+        .await;
+    let response = registry
+        .request(Method::GET, "/v2/multi/manifests/arm")
+        .header("accept", DOCKER_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
     // ETag revalidation.
     let etag = format!("\"{}\"", Algorithm::Sha256.digest_of(&list_bytes));
     let response = registry

@@ -12,10 +12,11 @@ use super::response::{
     DOCKER_CONTENT_DIGEST, OCI_SUBJECT, OCI_TAG, created_at, empty, header_strings, header_value,
     respond,
 };
+use crate::content::StoredManifest;
 use crate::error::{Error, Result};
 use crate::oci::manifest::MAX_MANIFEST_BYTES;
-use crate::oci::media_type;
-use crate::oci::{Reference, RepositoryName, Tag};
+use crate::oci::media_type::{self, Negotiated};
+use crate::oci::{Manifest, Reference, RepositoryName, Tag};
 use crate::state::AppState;
 
 /// end-3: GET/HEAD `/v2/<name>/manifests/<reference>`.
@@ -26,13 +27,27 @@ pub async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> Result<Response> {
-    let stored = state.content.get_manifest(name, reference).await?;
+    let mut stored = state.content.get_manifest(name, reference).await?;
     let accept = header_strings(headers, &ACCEPT);
-    if !media_type::accepts(&accept, &stored.media_type) {
-        return Err(Error::ManifestNotAcceptable {
-            media_type: stored.media_type,
-            accept: accept.join(", "),
-        });
+    let by_tag = matches!(reference, Reference::Tag(_));
+    match media_type::negotiate(&accept, &stored.media_type, by_tag) {
+        Negotiated::Stored => {}
+        Negotiated::DefaultPlatform => {
+            stored = default_platform_image(state, name, &stored).await?;
+            if stored.media_type == media_type::DOCKER_MANIFEST
+                && !media_type::accepts(&accept, &stored.media_type)
+            {
+                return Err(Error::ManifestInvalid(
+                    "Schema 2 manifest not supported by client".into(),
+                ));
+            }
+        }
+        Negotiated::NotAcceptable => {
+            return Err(Error::ManifestNotAcceptable {
+                media_type: stored.media_type,
+                accept: accept.join(", "),
+            });
+        }
     }
     let etag = format!("\"{}\"", stored.digest);
     let mut response_headers = vec![
@@ -60,6 +75,32 @@ pub async fn get(
         Body::from(stored.bytes)
     };
     Ok(respond(StatusCode::OK, response_headers, body))
+}
+
+/// The linux/amd64 image of a stored manifest list (served to clients that
+/// do not accept lists), or `MANIFEST_UNKNOWN` when it has none.
+async fn default_platform_image(
+    state: &AppState,
+    name: &RepositoryName,
+    list: &StoredManifest,
+) -> Result<StoredManifest> {
+    let (os, architecture) = media_type::DEFAULT_PLATFORM;
+    let child = Manifest::parse_stored(&list.bytes)?
+        .manifests
+        .into_iter()
+        .find(|d| {
+            d.platform.as_ref().is_some_and(|p| {
+                p.get("os").and_then(|v| v.as_str()) == Some(os)
+                    && p.get("architecture").and_then(|v| v.as_str()) == Some(architecture)
+            })
+        })
+        .ok_or_else(|| {
+            Error::ManifestUnknown(format!("{} has no {os}/{architecture} image", list.digest))
+        })?;
+    state
+        .content
+        .get_manifest(name, &Reference::Digest(child.digest))
+        .await
 }
 
 /// Most `?tag=` parameters accepted on one manifest push.

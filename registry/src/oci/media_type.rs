@@ -46,6 +46,37 @@ pub fn accepts(accept_values: &[&str], media_type: &str) -> bool {
         .any(|accepted| accepted == media_type || accepted == "*/*" || accepted == "application/*")
 }
 
+/// What a manifest GET serves, decided from the stored media type, the
+/// `Accept` values and whether the request named a tag: distribution v3's
+/// rules, except that a request without `Accept` (curl, scripts) gets what
+/// is stored where distribution answers 404 for OCI types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    /// The stored manifest as it is.
+    Stored,
+    /// A Docker manifest list asked for by tag by a client that does not
+    /// accept lists (old Docker clients): the linux/amd64 image instead.
+    DefaultPlatform,
+    /// 404 `MANIFEST_UNKNOWN`: an OCI type the client does not accept.
+    NotAcceptable,
+}
+
+/// The platform served in place of a manifest list (distribution's default).
+pub const DEFAULT_PLATFORM: (&str, &str) = ("linux", "amd64");
+
+pub fn negotiate(accept_values: &[&str], stored: &str, by_tag: bool) -> Negotiated {
+    if accepts(accept_values, stored) {
+        return Negotiated::Stored;
+    }
+    match stored {
+        // distribution v3 serves schema 2 whatever `Accept` says.
+        DOCKER_MANIFEST => Negotiated::Stored,
+        DOCKER_MANIFEST_LIST if by_tag => Negotiated::DefaultPlatform,
+        DOCKER_MANIFEST_LIST => Negotiated::Stored,
+        _ => Negotiated::NotAcceptable,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +104,41 @@ mod tests {
         ));
         assert!(accepts(&[DOCKER_MANIFEST, OCI_MANIFEST], OCI_MANIFEST));
         assert!(!accepts(&[DOCKER_MANIFEST], OCI_INDEX));
+    }
+
+    #[test]
+    fn negotiation_follows_distribution_v3() {
+        use Negotiated::*;
+        // No Accept: what is stored (distribution: 404 for OCI types).
+        for stored in [
+            OCI_MANIFEST,
+            OCI_INDEX,
+            DOCKER_MANIFEST,
+            DOCKER_MANIFEST_LIST,
+        ] {
+            assert_eq!(negotiate(&[], stored, true), Stored, "{stored}");
+        }
+        // Accept without the stored OCI type: 404.
+        assert_eq!(
+            negotiate(&[DOCKER_MANIFEST], OCI_MANIFEST, true),
+            NotAcceptable
+        );
+        assert_eq!(negotiate(&[OCI_MANIFEST], OCI_INDEX, false), NotAcceptable);
+        // Schema 2 whatever Accept says.
+        assert_eq!(negotiate(&[OCI_MANIFEST], DOCKER_MANIFEST, true), Stored);
+        // A list by tag to a client without list support: the default platform.
+        assert_eq!(
+            negotiate(&[DOCKER_MANIFEST], DOCKER_MANIFEST_LIST, true),
+            DefaultPlatform
+        );
+        assert_eq!(
+            negotiate(&[DOCKER_MANIFEST], DOCKER_MANIFEST_LIST, false),
+            Stored
+        );
+        assert_eq!(
+            negotiate(&[DOCKER_MANIFEST_LIST], DOCKER_MANIFEST_LIST, true),
+            Stored
+        );
     }
 
     #[test]
