@@ -259,6 +259,8 @@ async fn sigkill_mid_push_leaves_nothing_partial_and_repush_succeeds() {
         let mut restarted = start_binary(&root, &config).await;
         let visible = verify_everything_visible(&client, &restarted.url).await;
         assert!(verify_stored_blobs(storage.as_ref()).await > 0);
+        // The real `registry verify` agrees: every blob hashes to its digest.
+        assert!(assert_verify_clean(&config).await > 0);
         // Every push acknowledged before the kill survives it (tag names repeat across rounds,
         // so this round's are a subset of what is listed).
         assert!(

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -264,24 +263,8 @@ async fn the_verify_command_reports_corrupt_blobs() {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("config.yml");
     std::fs::write(&config, config_yaml(&registry.root, "")).unwrap();
-    let run = |config: std::path::PathBuf| {
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_registry"))
-                .args(["verify", config.to_str().unwrap()])
-                .output()
-                .unwrap()
-        })
-    };
-    let clean = run(config.clone()).await.unwrap();
-    let stdout = String::from_utf8_lossy(&clean.stdout).into_owned();
-    assert!(
-        clean.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&clean.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    assert_eq!(report["blobs"], 4, "config, 2 layers, manifest: {stdout}");
-    assert_eq!(report["corrupt"], serde_json::json!([]));
+    let blobs = assert_verify_clean(&config).await;
+    assert_eq!(blobs, 4, "config, 2 layers, manifest");
 
     let victim = registry.push_blob("verify/app", &random_bytes(2_000)).await;
     registry
@@ -292,9 +275,8 @@ async fn the_verify_command_reports_corrupt_blobs() {
         )
         .await
         .unwrap();
-    let dirty = run(config).await.unwrap();
-    let stdout = String::from_utf8_lossy(&dirty.stdout).into_owned();
-    assert_eq!(dirty.status.code(), Some(1), "{stdout}");
+    let (code, _, stdout) = run_verify(&config).await;
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!("corrupt blob {victim} (2000 bytes)")),
         "{stdout}"

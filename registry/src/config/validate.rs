@@ -193,6 +193,25 @@ fn validate_log(config: &Config, warnings: &mut Vec<String>) -> Result<(), Confi
 
 fn validate_http(config: &Config, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
     let http = &config.http;
+    if http.host.is_some() {
+        warnings.push(
+            "http.host is not used: Berth answers with relative Location URLs, which every \
+             client resolves against the address it used"
+                .into(),
+        );
+    }
+    if http.relativeurls == Some(false) {
+        warnings
+            .push("http.relativeurls: false is ignored: Location URLs are always relative".into());
+    }
+    if http.http2.is_some() {
+        warnings.push("http.http2 is ignored: HTTP/2 is always offered (TLS ALPN)".into());
+    }
+    if http.h2c.is_some() {
+        warnings.push(
+            "http.h2c is ignored: cleartext HTTP/2 with prior knowledge is always accepted".into(),
+        );
+    }
     if http.net.as_deref().is_some_and(|net| net != "tcp") {
         return Err(ConfigError::invalid("http.net", "only tcp is supported"));
     }
@@ -476,6 +495,23 @@ mod tests {
         .unwrap();
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("storage.cache"), "{warnings:?}");
+        // Every accepted but unused http key warns, naming itself.
+        let warnings = check(&format!(
+            "{FS}http: {{host: 'https://r.example.com', relativeurls: false, http2: {{disabled: true}}, h2c: {{enabled: true}}}}\n"
+        ))
+        .unwrap();
+        for key in ["http.host", "http.relativeurls", "http.http2", "http.h2c"] {
+            assert!(
+                warnings.iter().any(|w| w.starts_with(key)),
+                "{key}: {warnings:?}"
+            );
+        }
+        assert_eq!(warnings.len(), 4, "{warnings:?}");
+        assert!(
+            check(&format!("{FS}http: {{relativeurls: true}}\n"))
+                .unwrap()
+                .is_empty()
+        );
         // Older TLS minimums from distribution configs start, served as TLS 1.2.
         for old in ["tls1.0", "tls1.1"] {
             let warnings = check(&format!(

@@ -111,6 +111,37 @@ pub async fn objects_under(storage: &dyn Storage, prefix: &str) -> BTreeMap<Stri
 }
 
 /// Every blob in the store holds exactly the content its key names.
+/// Runs the real `registry verify CONFIG` (in a blocking thread); returns
+/// its exit code, its last stdout line as JSON and all of stdout.
+pub async fn run_verify(config: &Path) -> (Option<i32>, Value, String) {
+    let config = config.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_registry"))
+            .arg("verify")
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let report = stdout
+        .lines()
+        .last()
+        .and_then(|line| serde_json::from_str(line).ok())
+        .unwrap_or(Value::Null);
+    let all = format!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), report, all)
+}
+
+/// `registry verify` finds no corrupt blob; returns how many it hashed.
+pub async fn assert_verify_clean(config: &Path) -> u64 {
+    let (code, report, output) = run_verify(config).await;
+    assert_eq!(code, Some(0), "registry verify: {output}");
+    assert_eq!(report["corrupt"], serde_json::json!([]), "{output}");
+    report["blobs"].as_u64().expect("a blob count")
+}
+
 pub async fn verify_stored_blobs(storage: &dyn Storage) -> usize {
     let mut verified = 0;
     for path in objects_under(storage, "docker/registry/v2/blobs")
