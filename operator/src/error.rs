@@ -16,6 +16,11 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
     #[error("leader election: {0}")]
     Lease(String),
+    #[error(
+        "{kind} {name} exists and is not Berth's (no berth.dev/registry label for this Registry); \
+         it is left untouched: rename or delete it, or rename the Registry"
+    )]
+    NameConflict { kind: String, name: String },
 }
 
 impl Error {
@@ -31,6 +36,17 @@ impl Error {
             Error::Serialize(_) => "serialize",
             Error::Join(_) => "join",
             Error::Lease(_) => "lease",
+            Error::NameConflict { .. } => "name_conflict",
+        }
+    }
+
+    /// The Degraded condition's reason when reconciling stops at this error.
+    pub fn condition_reason(&self) -> &'static str {
+        match self {
+            Error::NameConflict { .. } => "NameConflict",
+            Error::Kube(kube::Error::Api(status)) if status.code == 403 => "Forbidden",
+            Error::Kube(kube::Error::Api(status)) if status.code == 422 => "Rejected",
+            _ => "ApplyFailed",
         }
     }
 }

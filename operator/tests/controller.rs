@@ -530,3 +530,74 @@ async fn cert_manager_mode_without_cert_manager_is_reported() {
     );
     env.finish().await;
 }
+
+/// An object that is not Berth's under a child's name is never taken over:
+/// the Registry says so (Degraded=NameConflict naming it, a Warning event),
+/// the object stays byte-identical, and once it is gone the Registry heals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_berth_does_not_own_is_never_taken_over() {
+    let env = Env::start("name-conflict").await;
+    // Someone's own Service, named as the Registry's will be.
+    env.apply_yaml(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: minimal, labels: {team: theirs}}\nspec: {ports: [{port: 80}], selector: {app: theirs}}\n",
+    )
+    .await;
+    let theirs: Service = env.api().get("minimal").await.unwrap();
+    env.apply_yaml(&Env::example("minimal.yaml")).await;
+    let degraded = env
+        .wait_registry("minimal", "Degraded=NameConflict", |r| {
+            condition(r, "Degraded")
+                .is_some_and(|c| c.status == "True" && c.reason == "NameConflict")
+        })
+        .await;
+    let message = &condition(&degraded, "Degraded").unwrap().message;
+    assert!(message.contains("Service minimal"), "{message}");
+    let after: Service = env.api().get("minimal").await.unwrap();
+    assert_eq!(
+        after.metadata.resource_version,
+        theirs.metadata.resource_version
+    );
+    assert_eq!(after.spec, theirs.spec);
+    assert!(after.metadata.owner_references.is_none());
+    let events: Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let warned = eventually(
+        "a NameConflict Warning event",
+        Duration::from_secs(30),
+        || {
+            let events = events.clone();
+            async move {
+                let list = events.list(&Default::default()).await.ok()?;
+                list.items.into_iter().find(|e| {
+                    e.reason.as_deref() == Some("NameConflict")
+                        && e.type_.as_deref() == Some("Warning")
+                })
+            }
+        },
+    )
+    .await;
+    assert!(warned.note.unwrap_or_default().contains("minimal"));
+
+    // Their Service goes away: the next attempt renders Berth's own (a retry
+    // with backoff would too; an edit of the Registry makes it immediate).
+    env.api::<Service>()
+        .delete("minimal", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.api::<Registry>()
+        .patch(
+            "minimal",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"test/nudge": "1"}}})),
+        )
+        .await
+        .unwrap();
+    env.wait_ready("minimal").await;
+    let ours: Service = env.api().get("minimal").await.unwrap();
+    assert!(
+        ours.metadata
+            .labels
+            .unwrap()
+            .contains_key("berth.dev/registry")
+    );
+    env.finish().await;
+}

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::labels::REGISTRY_LABEL;
 use super::context::{Context, FIELD_MANAGER};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Annotation with the hash of the object as the operator last rendered it.
 pub const HASH_ANNOTATION: &str = "berth.dev/desired-hash";
@@ -45,6 +45,23 @@ fn data_intact(desired: &serde_json::Value, current: &serde_json::Value) -> bool
 pub struct Applier<'a> {
     pub ctx: &'a Context,
     pub namespace: &'a str,
+    /// The Registry the children belong to (their `berth.dev/registry` label).
+    pub registry: &'a str,
+}
+
+/// Refuses to write over an object that is not this Registry's child: a
+/// force-apply would take it over (and the Registry's deletion would later
+/// collect it), e.g. a cert-manager Secret or a hand-made Service that
+/// happens to have the child's name.
+fn ensure_ours<K: Resource>(current: &K, registry: &str, kind: &str) -> Result<()> {
+    if current.labels().get(REGISTRY_LABEL).map(String::as_str) == Some(registry) {
+        Ok(())
+    } else {
+        Err(Error::NameConflict {
+            kind: kind.to_owned(),
+            name: current.name_any(),
+        })
+    }
 }
 
 impl Applier<'_> {
@@ -67,6 +84,7 @@ impl Applier<'_> {
         let key = format!("{kind}/{}/{name}", self.namespace);
         let current = api.get_opt(&name).await?;
         if let Some(current) = &current {
+            ensure_ours(current, self.registry, &kind)?;
             let same = current.annotations().get(HASH_ANNOTATION) == Some(&hash)
                 && !self.ctx.generation_drifted(&key, current.meta().generation)
                 && data_intact(
@@ -105,6 +123,9 @@ impl Applier<'_> {
         let name = object.name_any();
         let key = format!("{}/{}/{name}", resource.kind, self.namespace);
         let current = api.get_opt(&name).await?;
+        if let Some(current) = &current {
+            ensure_ours(current, self.registry, &resource.kind)?;
+        }
         if let Some(current) = &current
             && current.annotations().get(HASH_ANNOTATION) == Some(&hash)
             && !self

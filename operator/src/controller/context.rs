@@ -111,8 +111,11 @@ impl Context {
                 *count
             })
             .unwrap_or(1);
-        Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
-            .min(Duration::from_secs(300))
+        let base = Duration::from_secs(5u64.saturating_mul(1 << attempts.min(6).saturating_sub(1)))
+            .min(Duration::from_secs(300));
+        // ±20% so Registries failing together (an API server outage, a quota)
+        // do not retry in lockstep.
+        base.mul_f64(rand::random_range(0.8..1.2))
     }
 
     pub fn reset_failures(&self, key: &str) {
@@ -168,11 +171,21 @@ mod tests {
         assert!(!context.generation_drifted("deploy/a", Some(3)));
         assert!(!context.generation_drifted("secret/a", None));
 
-        let backoffs: Vec<u64> = (0..8)
-            .map(|_| context.failure_backoff("r").as_secs())
+        // Exponential, capped, each within ±20% of its base.
+        let bases = [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 160.0, 160.0];
+        let backoffs: Vec<f64> = (0..8)
+            .map(|_| context.failure_backoff("r").as_secs_f64())
             .collect();
-        assert_eq!(backoffs, [5, 10, 20, 40, 80, 160, 160, 160]);
+        for (backoff, base) in backoffs.iter().zip(bases) {
+            assert!((base * 0.8..=base * 1.2).contains(backoff), "{backoffs:?}");
+        }
         context.reset_failures("r");
-        assert_eq!(context.failure_backoff("r").as_secs(), 5);
+        let first = context.failure_backoff("r").as_secs_f64();
+        assert!((4.0..=6.0).contains(&first), "{first}");
+        // Jittered: Registries failing together spread out.
+        let spread: std::collections::BTreeSet<u64> = (0..20)
+            .map(|i| context.failure_backoff(&format!("other-{i}")).as_millis() as u64)
+            .collect();
+        assert!(spread.len() > 1, "{spread:?}");
     }
 }

@@ -24,7 +24,7 @@ use super::dereference::dereference;
 use super::model::{Storage, Tls, ValidatedRegistry};
 use super::node_access;
 use super::status::{Facts, Observations, Outcome, compute};
-use super::validate::validate;
+use super::validate::{Invalid, validate};
 use crate::crd::{Registry, RegistryStatus, StorageStatus, TlsStatus};
 use crate::error::{Error, Result};
 
@@ -99,7 +99,10 @@ async fn reconcile_registry(
                 // bcrypt and key generation are CPU work: keep them off the async workers.
                 tokio::task::spawn_blocking(move || build::build(&v, &o)).await??
             };
-            let applied = apply_all(ctx, &validated, &built, &observed).await?;
+            let applied = match apply_all(ctx, &validated, &built, &observed).await {
+                Ok(applied) => applied,
+                Err(error) => return Err(report_failure(ctx, registry, &observed, error).await),
+            };
             let (deployment, certificate_issued) = (applied.deployment, applied.issued);
             let want = validated.node_access.then(|| {
                 node_access::entry(&validated, &applied.service, built.ca.as_ref(), &observed)
@@ -136,10 +139,47 @@ async fn reconcile_registry(
     let status = compute(registry, &outcome, &observations);
     update_status(ctx, registry, status).await?;
     Ok(match outcome {
-        Outcome::Rendered(_) => Action::requeue(ctx.resync),
+        // (`Failed` returned the error to the controller before getting here.)
+        Outcome::Rendered(_) | Outcome::Failed(_) => Action::requeue(ctx.resync),
         // Wait for a spec change (or a referenced Secret change, which also triggers).
         Outcome::Invalid(_) => Action::await_change(),
     })
+}
+
+/// An apply the API server refused (or a child that is not ours): Degraded
+/// with the reason and the API server's message, a Warning event, and the
+/// error back to the controller for a retry with backoff. The Ready
+/// condition keeps following the running Deployment.
+async fn report_failure(
+    ctx: &Context,
+    registry: &Registry,
+    observed: &super::observed::Observed,
+    error: Error,
+) -> Error {
+    let failed = Invalid {
+        reason: error.condition_reason(),
+        message: error.to_string(),
+    };
+    let observations = Observations {
+        deployment: observed.deployment.as_ref(),
+        cronjob: None,
+        gc_jobs: &observed.gc_jobs,
+        gc_pods: &observed.gc_pods,
+        now: Time(jiff::Timestamp::now()),
+    };
+    let status = compute(registry, &Outcome::Failed(failed.clone()), &observations);
+    if let Err(e) = update_status(ctx, registry, status).await {
+        tracing::warn!(error = %e, "could not report the failure in status");
+    }
+    publish(
+        ctx,
+        registry,
+        EventType::Warning,
+        failed.reason,
+        &failed.message,
+    )
+    .await;
+    error
 }
 
 fn facts(v: &ValidatedRegistry, built: &Desired) -> Facts {
@@ -199,6 +239,7 @@ async fn apply_all(
     let applier = Applier {
         ctx,
         namespace: &v.namespace,
+        registry: &v.name,
     };
     let name = v.name.as_str();
     applier.apply(d.service_account.clone()).await?;

@@ -31,6 +31,9 @@ pub struct Facts {
 pub enum Outcome {
     Rendered(Box<Facts>),
     Invalid(Invalid),
+    /// Rendered, but applying it failed (the API server refused a child, or
+    /// a child's name is taken by an object that is not ours).
+    Failed(Invalid),
 }
 
 /// Inputs of [`compute`].
@@ -199,7 +202,7 @@ pub fn compute(
 
     let wanted = match outcome {
         Outcome::Rendered(facts) => facts.replicas_wanted,
-        Outcome::Invalid(_) => registry.spec.replicas,
+        Outcome::Invalid(_) | Outcome::Failed(_) => registry.spec.replicas,
     };
     let (available, _updated, desired, failed, done) = rollout(observations.deployment, wanted);
     let deployment_status = observations.deployment.and_then(|d| d.status.as_ref());
@@ -269,6 +272,26 @@ pub fn compute(
                 true,
                 invalid.reason,
                 invalid.message.clone(),
+                generation,
+                now,
+            ),
+        ),
+        Outcome::Failed(failed) => (
+            condition(
+                &previous.conditions,
+                CONDITION_PROGRESSING,
+                false,
+                failed.reason,
+                "applying the spec failed; retrying with backoff".into(),
+                generation,
+                now,
+            ),
+            condition(
+                &previous.conditions,
+                CONDITION_DEGRADED,
+                true,
+                failed.reason,
+                failed.message.clone(),
                 generation,
                 now,
             ),
