@@ -133,6 +133,10 @@ async fn the_api_server_refuses_invalid_specs_with_the_cel_messages() {
             "tls.mode Secret needs tls.secretName",
         ),
         (
+            json!({"storage": {"persistentVolume": {"accessModes": ["ReadWriteOncePod"]}}}),
+            "so the GC Job could never run",
+        ),
+        (
             json!({"storage": {"emptyDir": {}}, "gc": {"schedule": "sometimes"}}),
             "five cron fields",
         ),

@@ -142,6 +142,14 @@ fn minimal_renders_a_restricted_single_node_registry() {
             .is_some(),
         "RWO: same node as the registry"
     );
+    assert_eq!(cronjob.suspend, Some(false));
+    // With replicas: 0 there is no registry pod to run beside: suspended, not Pending.
+    let stopped = example("minimal.yaml").replace("spec:\n", "spec:\n  replicas: 0\n");
+    let (v, observed) = validated(&stopped);
+    assert_eq!(v.replicas, Some(0), "{stopped}");
+    let stopped = build(&v, &observed).unwrap();
+    let cronjob = stopped.cronjob.as_ref().unwrap().spec.as_ref().unwrap();
+    assert_eq!(cronjob.suspend, Some(true));
     assert_eq!(
         gc_pod.containers[0].args.as_ref().unwrap(),
         &[

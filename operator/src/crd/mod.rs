@@ -68,6 +68,9 @@ pub use workload::{
     "!has(self.autoscaling) || has(self.storage.s3) || has(self.storage.oss) || (has(self.storage.persistentVolume) && (has(self.storage.persistentVolume.existingClaim) || (has(self.storage.persistentVolume.accessModes) && 'ReadWriteMany' in self.storage.persistentVolume.accessModes)))"
 ).message("autoscaling needs shared storage: s3, oss, or a ReadWriteMany persistentVolume"))]
 #[x_kube(validation = kube::core::Rule::new(
+    "!has(self.storage.persistentVolume) || !has(self.storage.persistentVolume.accessModes) || !('ReadWriteOncePod' in self.storage.persistentVolume.accessModes) || (has(self.gc) && has(self.gc.suspend) && self.gc.suspend)"
+).message("storage.persistentVolume.accessModes ReadWriteOncePod lets only the registry pod mount the volume, so the GC Job could never run: use ReadWriteOnce (GC then runs on the registry's node) or ReadWriteMany, or set gc.suspend: true"))]
+#[x_kube(validation = kube::core::Rule::new(
     "!has(self.nodeAccess) || !has(self.nodeAccess.enabled) || !self.nodeAccess.enabled || !has(self.tls) || !has(self.tls.mode) || self.tls.mode != 'Disabled'"
 ).message("nodeAccess needs TLS: nodes only pull from a Registry over verified HTTPS"))]
 #[serde(rename_all = "camelCase")]

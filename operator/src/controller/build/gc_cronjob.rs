@@ -70,6 +70,10 @@ pub fn gc_cronjob(v: &ValidatedRegistry) -> Option<CronJob> {
             ..
         }
     );
+    // A single-node volume's GC pod must run beside a registry pod; with
+    // `replicas: 0` there is none, and its Jobs would stay Pending: suspended
+    // until the registry runs again.
+    let no_registry_pod_to_join = single_node && v.replicas == Some(0);
     let affinity = if single_node {
         // A ReadWriteOnce volume is attached to one node: run where the registry runs.
         Some(Affinity {
@@ -117,7 +121,7 @@ pub fn gc_cronjob(v: &ValidatedRegistry) -> Option<CronJob> {
         spec: Some(CronJobSpec {
             schedule: gc.schedule.clone(),
             time_zone: gc.time_zone.clone(),
-            suspend: Some(gc.suspend),
+            suspend: Some(gc.suspend || no_registry_pod_to_join),
             concurrency_policy: Some("Forbid".into()),
             starting_deadline_seconds: Some(3600),
             successful_jobs_history_limit: Some(gc.successful_history),
