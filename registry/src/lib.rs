@@ -33,9 +33,9 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{AuthError, Authenticator, FailurePolicy};
 use crate::background::Background;
 use crate::config::{Config, split_listen_addr};
-use crate::content::{Content, IndexValidation, ManifestValidation};
+use crate::content::{Content, IndexValidation, ManifestValidation, WritePolicy};
 use crate::oci::foreign::UrlPolicy;
-use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Maintenance, Settings};
+use crate::state::{AppState, DEFAULT_CATALOG_ENTRIES, Settings};
 use crate::storage::Storage;
 use crate::storage::fs::FsStorage;
 use crate::storage::s3::S3Storage;
@@ -180,7 +180,6 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
         }
     }
     Ok(Settings {
-        delete_enabled: config.storage.delete_enabled(),
         manifest_validation: ManifestValidation {
             require_blobs: !sparse,
             index: index_validation,
@@ -201,7 +200,8 @@ fn settings(config: &Config) -> Result<Settings, StartError> {
 impl Registry {
     /// Builds storage, auth, TLS and settings from a validated config.
     pub fn build(config: &Config) -> Result<Self, StartError> {
-        let content = Content::new(open_storage(config)?);
+        let policy = WritePolicy::new(config.storage.read_only(), config.storage.delete_enabled());
+        let content = Content::with_policy(open_storage(config)?, policy);
         let auth = config
             .auth
             .as_ref()
@@ -234,12 +234,7 @@ impl Registry {
             },
             None => None,
         };
-        let state = AppState::new(
-            content,
-            settings(config)?,
-            Maintenance::new(config.storage.read_only()),
-            auth,
-        );
+        let state = AppState::new(content, settings(config)?, auth);
         Ok(Registry {
             state,
             tls,
@@ -290,10 +285,10 @@ impl Registry {
             .and_then(|m| m.lock.as_ref())
             .and_then(|l| l.pollinterval)
             .map_or(maintenance::DEFAULT_POLL_INTERVAL, |d| d.0);
-        let state = self.state.clone();
+        let content = self.state.content.clone();
         background.every(poll, move || {
-            let state = state.clone();
-            async move { maintenance::poll_lock(&state).await }
+            let content = content.clone();
+            async move { content.poll_lock().await }
         });
         background
     }

@@ -70,7 +70,7 @@ pub async fn purge_uploads(content: &Content, age: Duration, dry_run: bool) -> R
 /// One scheduled purge (the server runs it every `interval`, the first after
 /// one interval), skipped while the registry is read-only.
 pub async fn scheduled_purge(state: &AppState, age: Duration, dry_run: bool) {
-    if state.maintenance.is_read_only() {
+    if state.content.write_policy().is_read_only() {
         return;
     }
     match purge_uploads(&state.content, age, dry_run).await {

@@ -638,9 +638,9 @@ async fn serve_returns_only_after_its_background_polling_stopped() {
     let lock = MaintenanceLock::acquire(storage.as_ref(), "gc", ttl)
         .await
         .unwrap();
-    eventually(|| state.maintenance.is_read_only()).await;
+    eventually(|| state.content.write_policy().is_read_only()).await;
     lock.release(storage.as_ref()).await.unwrap();
-    eventually(|| !state.maintenance.is_read_only()).await;
+    eventually(|| !state.content.write_policy().is_read_only()).await;
 
     stop.send(()).unwrap();
     serving.await.unwrap().unwrap();
@@ -649,5 +649,5 @@ async fn serve_returns_only_after_its_background_polling_stopped() {
         .unwrap();
     // Ten poll intervals: a watch still running would have seen this lock.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!state.maintenance.is_read_only());
+    assert!(!state.content.write_policy().is_read_only());
 }

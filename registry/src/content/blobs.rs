@@ -51,8 +51,8 @@ impl Content {
             .await?)
     }
 
-    /// Makes an existing blob visible in `repo`.
-    pub async fn link_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+    /// Makes an existing blob visible in `repo` (for operations already admitted).
+    pub(super) async fn link_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
         self.write_link(&layout::layer_link(repo, digest), digest)
             .await
     }
@@ -66,6 +66,7 @@ impl Content {
         digest: &Digest,
         from: Option<&RepositoryName>,
     ) -> Result<bool> {
+        self.admit_write()?;
         self.commit_gate().await?;
         let available = match from {
             Some(source) => match self.blob_meta(source, digest).await {
@@ -83,6 +84,7 @@ impl Content {
 
     /// Unlinks a blob from a repository (end-10); the data is reclaimed by GC.
     pub async fn delete_blob(&self, repo: &RepositoryName, digest: &Digest) -> Result<()> {
+        self.admit_delete()?;
         self.commit_gate().await?;
         let linked = self.read_link(&layout::layer_link(repo, digest)).await?;
         if linked.as_ref() != Some(digest) {

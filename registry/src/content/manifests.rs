@@ -146,6 +146,7 @@ impl Content {
         content_type: Option<&str>,
         validation: &ManifestValidation,
     ) -> Result<PushedManifest> {
+        self.admit_write()?;
         let manifest = Manifest::parse(&bytes, content_type)?;
         let digest = match reference {
             Reference::Digest(expected) => {
@@ -231,6 +232,7 @@ impl Content {
         repo: &RepositoryName,
         reference: &Reference,
     ) -> Result<()> {
+        self.admit_delete()?;
         self.commit_gate().await?;
         match reference {
             Reference::Tag(tag) => {

@@ -3,10 +3,11 @@
 
 mod blobs;
 mod catalog;
-mod gate;
 mod hashing;
 mod manifests;
+mod policy;
 mod referrers;
+mod sessions;
 mod tags;
 mod uploads;
 
@@ -21,8 +22,10 @@ use crate::storage::{Storage, StorageError};
 pub use catalog::CatalogPage;
 pub use hashing::HashingStream;
 pub use manifests::{IndexValidation, ManifestValidation, PushedManifest, StoredManifest};
+pub use policy::{Access, WritePolicy};
 pub use referrers::{REFERRERS_PAGE, ReferrersPage};
-pub use uploads::{UploadHashes, UploadId, upload_location};
+pub use sessions::{UploadHashes, UploadId};
+pub use uploads::upload_location;
 
 /// Storage requests one content operation keeps in flight at once (existence
 /// checks of a manifest's references, tag stats, referrer reads): enough to
@@ -48,22 +51,35 @@ where
     }
 }
 
-/// Registry content operations over one storage backend.
+/// Registry content operations over one storage backend. Every write and
+/// delete passes its [`WritePolicy`] (see `policy.rs`).
 #[derive(Debug, Clone)]
 pub struct Content {
     storage: Arc<dyn Storage>,
     hashes: Arc<UploadHashes>,
+    policy: Arc<WritePolicy>,
+    /// A maintenance handle ([`Content::for_maintenance`]) skips the policy.
+    maintenance: bool,
 }
 
 impl Content {
+    /// Content with the default policy: writable, deletes enabled.
     pub fn new(storage: Arc<dyn Storage>) -> Self {
+        Content::with_policy(storage, WritePolicy::default())
+    }
+
+    pub fn with_policy(storage: Arc<dyn Storage>, policy: WritePolicy) -> Self {
         Content {
             storage,
             hashes: Arc::new(UploadHashes::default()),
+            policy: Arc::new(policy),
+            maintenance: false,
         }
     }
 
-    /// The backend, for health checks and maintenance tasks.
+    /// The raw backend, for health checks and maintenance tasks (lock
+    /// watch, GC, purging, verification): writes through it skip the
+    /// write policy, so registry writes go through `Content` methods.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
     }

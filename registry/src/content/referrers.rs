@@ -44,7 +44,8 @@ impl Content {
         let dir = layout::referrers_dir(repo, subject);
         let mut indexed = BTreeSet::new();
         for algorithm in self.list_or_empty(&dir).await? {
-            for hex in self.list_or_empty(&format!("{dir}/{algorithm}")).await? {
+            let entries = layout::referrers_algorithm_dir(repo, subject, &algorithm);
+            for hex in self.list_or_empty(&entries).await? {
                 if let Ok(digest) = format!("{algorithm}:{hex}").parse::<Digest>() {
                     indexed.insert(digest);
                 }

@@ -3,11 +3,7 @@
 //! one. The digest is verified before the blob becomes visible; the
 //! repository link written last is the commit point.
 
-use std::collections::HashMap;
-use std::fmt;
 use std::io;
-use std::str::FromStr;
-use std::sync::Mutex;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -17,96 +13,8 @@ use crate::error::{Error, Result};
 use crate::oci::{Algorithm, Digest, Hasher, RepositoryName};
 use crate::storage::{AppendState, StorageError, layout};
 
+use super::sessions::{UploadId, hash_key};
 use super::{Content, HashingStream};
-
-/// Hash states kept per process so consecutive chunks are not re-read.
-const MAX_CACHED_HASHES: usize = 4096;
-
-/// An upload session id: a lowercase hyphenated UUID, as distribution uses.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct UploadId(String);
-
-impl UploadId {
-    pub fn generate() -> Self {
-        UploadId(uuid::Uuid::new_v4().hyphenated().to_string())
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for UploadId {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match uuid::Uuid::parse_str(s) {
-            // Only the canonical form maps 1:1 to a storage directory.
-            Ok(id) if id.hyphenated().to_string() == s => Ok(UploadId(s.to_owned())),
-            _ => Err(Error::BlobUploadUnknown),
-        }
-    }
-}
-
-impl fmt::Display for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for UploadId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "UploadId({})", self.0)
-    }
-}
-
-/// Running hashes of in-progress uploads, keyed by session and valid only
-/// at the recorded offset. Anything missing or stale is recomputed from the
-/// stored bytes, which is what makes cross-process continuation correct.
-#[derive(Default)]
-pub struct UploadHashes {
-    states: Mutex<HashMap<String, (u64, Hasher)>>,
-}
-
-impl fmt::Debug for UploadHashes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let len = self.states.lock().map(|s| s.len()).unwrap_or(0);
-        f.debug_struct("UploadHashes")
-            .field("cached", &len)
-            .finish()
-    }
-}
-
-impl UploadHashes {
-    fn take(&self, key: &str, offset: u64, algorithm: Algorithm) -> Option<Hasher> {
-        let mut states = self.states.lock().ok()?;
-        match states.remove(key) {
-            Some((at, hasher)) if at == offset && hasher.algorithm() == algorithm => Some(hasher),
-            _ => None,
-        }
-    }
-
-    fn store(&self, key: String, offset: u64, hasher: Hasher) {
-        if let Ok(mut states) = self.states.lock() {
-            if states.len() >= MAX_CACHED_HASHES
-                && let Some(evict) = states.keys().next().cloned()
-            {
-                states.remove(&evict);
-            }
-            states.insert(key, (offset, hasher));
-        }
-    }
-
-    fn forget(&self, key: &str) {
-        if let Ok(mut states) = self.states.lock() {
-            states.remove(key);
-        }
-    }
-}
-
-fn hash_key(repo: &RepositoryName, id: &UploadId) -> String {
-    format!("{repo}/{id}")
-}
 
 /// The `Location` of an upload session.
 pub fn upload_location(repo: &RepositoryName, id: &UploadId) -> String {
@@ -116,6 +24,7 @@ pub fn upload_location(repo: &RepositoryName, id: &UploadId) -> String {
 impl Content {
     /// Opens an upload session (end-4a).
     pub async fn start_upload(&self, repo: &RepositoryName) -> Result<UploadId> {
+        self.admit_write()?;
         let id = UploadId::generate();
         let started = humantime::format_rfc3339_nanos(SystemTime::now()).to_string();
         // Only purging reads this, so it is written without the cost of a
@@ -195,6 +104,8 @@ impl Content {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
+        // Before anything of the body is read.
+        self.admit_write()?;
         let state = self.upload_state(repo, id).await?;
         let current = state.size;
         let out_of_order = |current| Error::UploadOutOfOrder {
@@ -259,6 +170,7 @@ impl Content {
         id: &UploadId,
         digest: &Digest,
     ) -> Result<u64> {
+        self.admit_write()?;
         let state = self.upload_state(repo, id).await?;
         let size = state.size;
         let key = hash_key(repo, id);
@@ -272,7 +184,7 @@ impl Content {
         };
         let actual = hasher.finish();
         if &actual != digest {
-            self.cancel_upload(repo, id).await?;
+            self.discard_upload(repo, id).await?;
             return Err(Error::DigestMismatch {
                 expected: digest.clone(),
                 actual,
@@ -333,7 +245,7 @@ impl Content {
         }
         let actual = hasher.finish();
         if &actual != digest {
-            self.cancel_upload(repo, id).await?;
+            self.discard_upload(repo, id).await?;
             return Err(Error::DigestMismatch {
                 expected: digest.clone(),
                 actual,
@@ -410,6 +322,7 @@ impl Content {
     where
         S: Stream<Item = io::Result<Bytes>> + Send + Unpin,
     {
+        self.admit_write()?;
         let id = self.start_upload(repo).await?;
         let result = async {
             self.append_hashed(repo, &id, None, declared, body, digest.algorithm())
@@ -419,13 +332,20 @@ impl Content {
         .await;
         if result.is_err() {
             // A failed single-request upload has no session the client could resume.
-            let _ = self.cancel_upload(repo, &id).await;
+            let _ = self.discard_upload(repo, &id).await;
         }
         result
     }
 
-    /// Discards a session and its data.
+    /// Discards a session and its data (cancel).
     pub async fn cancel_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
+        self.admit_write()?;
+        self.discard_upload(repo, id).await
+    }
+
+    /// Discards a session on behalf of an operation already admitted (a
+    /// failed completion cleans up even if a window began meanwhile).
+    async fn discard_upload(&self, repo: &RepositoryName, id: &UploadId) -> Result<()> {
         self.hashes.forget(&hash_key(repo, id));
         if self
             .delete_if_present(&layout::upload_dir(repo, id.as_str()))

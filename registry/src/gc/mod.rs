@@ -143,6 +143,8 @@ pub async fn collect_garbage(
     cancel: &CancellationToken,
     report: &(dyn Fn(&GcEvent) + Send + Sync),
 ) -> Result<GcSummary, GcError> {
+    // GC holds the lock its deletions would otherwise be refused by.
+    let content = &content.for_maintenance();
     let started = Instant::now();
     let storage = Arc::clone(content.storage());
     let windowed = options.mode == GcMode::ReadOnly && !options.dry_run;

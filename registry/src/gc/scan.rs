@@ -98,7 +98,7 @@ async fn scan_repository(content: &Content, name: RepositoryName) -> Result<Repo
             tags.push((tag.clone(), target));
         }
         for algorithm in ALGORITHMS {
-            let dir = format!("{}/index/{}", layout::tag_dir(&name, &tag), algorithm);
+            let dir = layout::tag_index_dir(&name, &tag, algorithm.as_str());
             for hex in content.list_or_empty(&dir).await? {
                 if let Some(digest) = digest(algorithm, &hex) {
                     tag_history.push((tag.clone(), digest));
@@ -202,11 +202,13 @@ pub async fn read_manifest(content: &Content, digest: &Digest) -> Result<Manifes
 pub async fn scan_blobs(content: &Content, progress: &Progress) -> Result<Vec<Digest>, GcError> {
     let mut blobs = Vec::new();
     for algorithm in ALGORITHMS {
-        let root = format!("{}/{}", layout::BLOBS, algorithm);
-        let prefixes = content.list_or_empty(&root).await?;
+        let algorithm_name = algorithm.as_str();
+        let prefixes = content
+            .list_or_empty(&layout::blobs_dir(algorithm_name))
+            .await?;
         let listed: Vec<Vec<String>> = stream::iter(prefixes)
             .map(|prefix| {
-                let dir = format!("{root}/{prefix}");
+                let dir = layout::blob_prefix_dir(algorithm_name, &prefix);
                 async move { content.list_or_empty(&dir).await }
             })
             .buffer_unordered(16)

@@ -162,12 +162,7 @@ fn manifest_paths(deletion: &ManifestDeletion) -> Vec<String> {
     let digest = &deletion.digest;
     let mut paths = vec![layout::revision_dir(repo, digest)];
     for tag in &deletion.tag_history {
-        paths.push(format!(
-            "{}/index/{}/{}",
-            layout::tag_dir(repo, tag),
-            digest.algorithm(),
-            digest.hex()
-        ));
+        paths.push(layout::tag_index_entry_dir(repo, tag, digest));
     }
     if let Some(subject) = &deletion.subject {
         paths.push(layout::referrer_dir(repo, subject, digest));

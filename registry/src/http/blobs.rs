@@ -77,7 +77,6 @@ pub async fn get(
 
 /// end-10: DELETE `/v2/<name>/blobs/<digest>` unlinks the blob from the repository.
 pub async fn delete(state: &AppState, name: &RepositoryName, digest: &Digest) -> Result<Response> {
-    state.ensure_deletable()?;
     state.content.delete_blob(name, digest).await?;
     Ok(empty(StatusCode::ACCEPTED, vec![]))
 }

@@ -116,7 +116,6 @@ pub async fn put(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    state.ensure_writable()?;
     let query_tags = query
         .all("tag")
         .map(|tag| tag.parse::<Tag>().map_err(Error::from))
@@ -163,7 +162,6 @@ pub async fn delete(
     name: &RepositoryName,
     reference: &Reference,
 ) -> Result<Response> {
-    state.ensure_deletable()?;
     state.content.delete_manifest(name, reference).await?;
     Ok(empty(StatusCode::ACCEPTED, vec![]))
 }

@@ -60,6 +60,9 @@ pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
 }
 
 /// Routes a parsed request to its handler; the route was parsed by [`route::route`].
+/// Writes and deletes are admitted by the content's write policy first, so
+/// a refused push is answered before its body is read (the content checks
+/// again itself: a handler cannot write around the policy).
 async fn dispatch(State(state): State<AppState>, request: Request) -> Response {
     let (mut parts, body) = request.into_parts();
     let Some(route) = parts.extensions.remove::<Route>() else {
@@ -80,6 +83,7 @@ async fn handle(
     body: Body,
 ) -> Result<Response> {
     let head = method == Method::HEAD;
+    state.content.admit(route.access(method))?;
     match (&route, method.clone()) {
         (Route::Base, Method::GET | Method::HEAD) => {
             response::json(StatusCode::OK, &json!({}), vec![])

@@ -5,7 +5,7 @@
 use http::Method;
 use percent_encoding::percent_decode_str;
 
-use crate::content::UploadId;
+use crate::content::{Access, UploadId};
 use crate::error::{Error, Result};
 use crate::oci::{Digest, NameError, Reference, RepositoryName};
 
@@ -41,6 +41,18 @@ impl Route {
             Route::Blob(..) => "blob",
             Route::UploadStart(_) | Route::Upload(..) => "blob_upload",
             Route::Referrers(..) => "referrers",
+        }
+    }
+
+    /// What `method` on this route does to storage; a method the route does
+    /// not allow reads nothing (it is answered `405 METHOD NOT ALLOWED`).
+    pub fn access(&self, method: &Method) -> Access {
+        match (self, method.clone()) {
+            (Route::Manifest(..), Method::PUT)
+            | (Route::UploadStart(_), Method::POST)
+            | (Route::Upload(..), Method::PATCH | Method::PUT | Method::DELETE) => Access::Write,
+            (Route::Manifest(..) | Route::Blob(..), Method::DELETE) => Access::Delete,
+            _ => Access::Read,
         }
     }
 
@@ -164,6 +176,32 @@ mod tests {
             parse_get(&format!("/v2/a/referrers/{DIGEST}")).unwrap(),
             Route::Referrers(name("a"), DIGEST.parse().unwrap())
         );
+    }
+
+    #[test]
+    fn classifies_what_each_endpoint_does_to_storage() {
+        let manifest = Route::Manifest(name("a"), "v1".parse().unwrap());
+        let blob = Route::Blob(name("a"), DIGEST.parse().unwrap());
+        let start = Route::UploadStart(name("a"));
+        let upload = Route::Upload(name("a"), UPLOAD.parse().unwrap());
+        let cases = [
+            (&manifest, Method::GET, Access::Read),
+            (&manifest, Method::PUT, Access::Write),
+            (&manifest, Method::DELETE, Access::Delete),
+            (&blob, Method::HEAD, Access::Read),
+            (&blob, Method::DELETE, Access::Delete),
+            // Not an endpoint: left to the 405 METHOD NOT ALLOWED answer.
+            (&blob, Method::PUT, Access::Read),
+            (&start, Method::POST, Access::Write),
+            (&upload, Method::GET, Access::Read),
+            (&upload, Method::PATCH, Access::Write),
+            (&upload, Method::PUT, Access::Write),
+            (&upload, Method::DELETE, Access::Write),
+            (&Route::Catalog, Method::DELETE, Access::Read),
+        ];
+        for (route, method, access) in cases {
+            assert_eq!(route.access(&method), access, "{method} {route:?}");
+        }
     }
 
     #[test]

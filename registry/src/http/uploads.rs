@@ -55,7 +55,6 @@ pub async fn start(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    state.ensure_writable()?;
     if let Some(digest) = query_digest(query, "mount")? {
         // An unusable `from` only means "no mount": fall back to a session (spec).
         let from = query
@@ -110,7 +109,6 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    state.ensure_writable()?;
     let size = append(state, name, id, headers, body).await?;
     Ok(empty(
         StatusCode::ACCEPTED,
@@ -127,7 +125,6 @@ pub async fn complete(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    state.ensure_writable()?;
     let digest = query_digest(query, "digest")?
         .ok_or_else(|| Error::DigestInvalid("the digest query parameter is required".into()))?;
     if body.size_hint().exact() != Some(0) {
@@ -142,7 +139,6 @@ pub async fn complete(
 
 /// Cancel: DELETE `/v2/<name>/blobs/uploads/<id>`.
 pub async fn cancel(state: &AppState, name: &RepositoryName, id: &UploadId) -> Result<Response> {
-    state.ensure_writable()?;
     state.content.cancel_upload(name, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, vec![]))
 }

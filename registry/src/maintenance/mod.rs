@@ -5,8 +5,8 @@
 //! their last check land, marks and sweeps, then releases it. The holder
 //! refreshes `expires_at`; a lock whose holder died expires on its own, so a
 //! killed GC never leaves the registry read-only for longer than the TTL.
-
-mod watch;
+//! Serving registries poll it (`Content::poll_lock`) and enforce it through
+//! the content's write policy.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::{Precondition, Storage, StorageError, StorageResult, Version, layout};
 
-pub use watch::{DEFAULT_POLL_INTERVAL, poll_lock};
+/// How often a serving registry re-reads the lock unless
+/// `storage.maintenance.lock.pollinterval` says otherwise.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Where the lock lives (see [`layout::maintenance_lock`]).
 pub fn lock_path() -> String {

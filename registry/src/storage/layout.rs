@@ -27,13 +27,26 @@ pub const LINK: &str = "link";
 pub const BERTH_DIR: &str = "docker/registry/v2/_berth";
 /// Directory name that marks a repository (distribution's catalog rule).
 pub const MANIFESTS_DIR: &str = "_manifests";
-/// A repository's upload sessions.
+/// Directory name of a repository's upload sessions.
 pub const UPLOADS_DIR: &str = "_uploads";
+
+/// `blobs/<alg>` — every blob of one algorithm, by two-hex-digit prefix.
+pub fn blobs_dir(algorithm: &str) -> String {
+    format!("{BLOBS}/{algorithm}")
+}
+
+/// `blobs/<alg>/<xx>` — the blobs whose hex digest starts with `prefix`.
+pub fn blob_prefix_dir(algorithm: &str, prefix: &str) -> String {
+    format!("{}/{prefix}", blobs_dir(algorithm))
+}
 
 /// `blobs/<alg>/<xx>/<hex>` — the directory of one blob.
 pub fn blob_dir(digest: &Digest) -> String {
     let hex = digest.hex();
-    format!("{BLOBS}/{}/{}/{hex}", digest.algorithm(), &hex[..2])
+    format!(
+        "{}/{hex}",
+        blob_prefix_dir(digest.algorithm().as_str(), &hex[..2])
+    )
 }
 
 /// `blobs/<alg>/<xx>/<hex>/data` — a blob's content.
@@ -105,19 +118,28 @@ pub fn tag_current_link(name: &RepositoryName, tag: &Tag) -> String {
     format!("{}/current/{LINK}", tag_dir(name, tag))
 }
 
-/// `_manifests/tags/<tag>/index/<alg>/<hex>/link` — history of a tag.
-pub fn tag_index_link(name: &RepositoryName, tag: &Tag, digest: &Digest) -> String {
+/// `_manifests/tags/<tag>/index/<alg>` — a tag's history entries of one algorithm.
+pub fn tag_index_dir(name: &RepositoryName, tag: &Tag, algorithm: &str) -> String {
+    format!("{}/index/{algorithm}", tag_dir(name, tag))
+}
+
+/// `_manifests/tags/<tag>/index/<alg>/<hex>` — one entry of a tag's history.
+pub fn tag_index_entry_dir(name: &RepositoryName, tag: &Tag, digest: &Digest) -> String {
     format!(
-        "{}/index/{}/{}/{LINK}",
-        tag_dir(name, tag),
-        digest.algorithm(),
+        "{}/{}",
+        tag_index_dir(name, tag, digest.algorithm().as_str()),
         digest.hex()
     )
 }
 
+/// `_manifests/tags/<tag>/index/<alg>/<hex>/link` — history of a tag.
+pub fn tag_index_link(name: &RepositoryName, tag: &Tag, digest: &Digest) -> String {
+    format!("{}/{LINK}", tag_index_entry_dir(name, tag, digest))
+}
+
 /// `_uploads` of a repository.
 pub fn uploads_dir(name: &RepositoryName) -> String {
-    format!("{}/_uploads", repository(name))
+    format!("{}/{UPLOADS_DIR}", repository(name))
 }
 
 /// `_uploads/<id>` — one upload session.
@@ -161,14 +183,14 @@ pub fn referrers_dir(name: &RepositoryName, subject: &Digest) -> String {
     )
 }
 
+/// `_referrers/<subject alg>/<subject hex>/<alg>` — a subject's referrers of one algorithm.
+pub fn referrers_algorithm_dir(name: &RepositoryName, subject: &Digest, algorithm: &str) -> String {
+    format!("{}/{algorithm}", referrers_dir(name, subject))
+}
+
 /// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>/link` — one referrer.
 pub fn referrer_link(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
-    format!(
-        "{}/{}/{}/{LINK}",
-        referrers_dir(name, subject),
-        referrer.algorithm(),
-        referrer.hex()
-    )
+    format!("{}/{LINK}", referrer_dir(name, subject, referrer))
 }
 
 /// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>/descriptor` — the
@@ -181,9 +203,8 @@ pub fn referrer_descriptor(name: &RepositoryName, subject: &Digest, referrer: &D
 /// `_referrers/<subject alg>/<subject hex>/<alg>/<hex>` — one referrer's directory.
 pub fn referrer_dir(name: &RepositoryName, subject: &Digest, referrer: &Digest) -> String {
     format!(
-        "{}/{}/{}",
-        referrers_dir(name, subject),
-        referrer.algorithm(),
+        "{}/{}",
+        referrers_algorithm_dir(name, subject, referrer.algorithm().as_str()),
         referrer.hex()
     )
 }
@@ -225,6 +246,51 @@ mod tests {
         assert_eq!(
             upload_data(&name, "u1"),
             "docker/registry/v2/repositories/library/alpine/_uploads/u1/data"
+        );
+    }
+
+    /// The directories GC and listings walk, against paths.go's specs
+    /// (`blobsPathSpec` + algorithm, `blobPathSpec` without its last
+    /// component, `manifestTagIndexPathSpec` + algorithm,
+    /// `manifestTagIndexEntryPathSpec`), and Berth's `_referrers`.
+    #[test]
+    fn listing_directories_match_distribution_layout() {
+        let name: RepositoryName = "library/alpine".parse().unwrap();
+        let tag: Tag = "3.20".parse().unwrap();
+        let digest: Digest = format!("sha256:ab{}", "c".repeat(62)).parse().unwrap();
+        let subject: Digest = format!("sha256:01{}", "d".repeat(62)).parse().unwrap();
+        let hex = digest.hex();
+        let repo = "docker/registry/v2/repositories/library/alpine";
+        assert_eq!(blobs_dir("sha256"), "docker/registry/v2/blobs/sha256");
+        assert_eq!(
+            blob_prefix_dir("sha256", "ab"),
+            "docker/registry/v2/blobs/sha256/ab"
+        );
+        assert_eq!(
+            blob_dir(&digest),
+            format!("docker/registry/v2/blobs/sha256/ab/{hex}")
+        );
+        assert_eq!(
+            tag_index_dir(&name, &tag, "sha256"),
+            format!("{repo}/_manifests/tags/3.20/index/sha256")
+        );
+        assert_eq!(
+            tag_index_entry_dir(&name, &tag, &digest),
+            format!("{repo}/_manifests/tags/3.20/index/sha256/{hex}")
+        );
+        assert_eq!(uploads_dir(&name), format!("{repo}/_uploads"));
+        let referrers = format!("{repo}/_referrers/sha256/{}", subject.hex());
+        assert_eq!(
+            referrers_algorithm_dir(&name, &subject, "sha256"),
+            format!("{referrers}/sha256")
+        );
+        assert_eq!(
+            referrer_link(&name, &subject, &digest),
+            format!("{referrers}/sha256/{hex}/link")
+        );
+        assert_eq!(
+            referrer_descriptor(&name, &subject, &digest),
+            format!("{referrers}/sha256/{hex}/descriptor")
         );
     }
 }
