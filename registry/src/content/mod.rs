@@ -3,6 +3,7 @@
 
 mod blobs;
 mod catalog;
+mod exact;
 mod gate;
 mod hashing;
 mod manifests;
