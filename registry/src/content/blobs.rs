@@ -5,6 +5,7 @@ use crate::oci::{Digest, RepositoryName};
 use crate::storage::{ByteStream, ObjectMeta, StorageError, layout};
 
 use super::Content;
+use super::exact::ExactLength;
 
 /// How long a redirect URL stays valid (distribution's 20 minutes).
 const REDIRECT_EXPIRY: std::time::Duration = std::time::Duration::from_secs(20 * 60);
@@ -30,16 +31,22 @@ impl Content {
         }
     }
 
-    /// Streams `len` bytes of a blob starting at `offset`. Callers check the
-    /// link first with [`Content::blob_meta`].
+    /// Streams `len` bytes of a blob starting at `offset`: exactly `len`,
+    /// or an error mid-stream if storage delivers fewer (the blob was cut
+    /// short as it was read), so a response that announced `len` bytes is
+    /// aborted rather than ended short (see `ExactLength`). Callers check
+    /// the link first with [`Content::blob_meta`].
     pub async fn read_blob(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream> {
-        self.storage
-            .read(&layout::blob_data(digest), offset, len)
+        let path = layout::blob_data(digest);
+        let stream = self
+            .storage
+            .read(&path, offset, len)
             .await
             .map_err(|e| match e {
                 StorageError::NotFound(_) => Error::BlobUnknown(digest.clone()),
                 other => other.into(),
-            })
+            })?;
+        Ok(Box::pin(ExactLength::new(stream, path, len)))
     }
 
     /// A presigned URL of a blob's data in the object store, when the

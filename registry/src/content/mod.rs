@@ -3,6 +3,7 @@
 
 mod blobs;
 mod catalog;
+mod exact;
 mod hashing;
 mod manifests;
 mod policy;

@@ -391,9 +391,12 @@ pub async fn eventually<T, O: std::fmt::Debug>(
     }
 }
 
-/// Random bytes of a given length.
+/// Random bytes of a given length, filled in one call rather than one
+/// generator call per byte: some tests push layers of several MiB.
 pub fn random_bytes(len: usize) -> Vec<u8> {
-    (0..len).map(|_| rand::random::<u8>()).collect()
+    let mut bytes = vec![0u8; len];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    bytes
 }
 
 /// The first error code of an OCI error body.
