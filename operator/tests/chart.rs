@@ -109,6 +109,85 @@ async fn chart_lints_renders_and_is_accepted_by_the_api_server() {
     );
     assert!(!namespaced.contains("kind: CustomResourceDefinition"));
     assert!(namespaced.contains("kind: Role\n"));
+    // The knobs a platform team sets: a mirror and digest-pinned images, extra args/env/volumes,
+    // security contexts for OpenShift's SCCs, common labels, PDB and ServiceMonitor settings.
+    let dir = tempfile::tempdir().unwrap();
+    let values = dir.path().join("values.yaml");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    std::fs::write(
+        &values,
+        format!(
+            "image: {{registry: mirror.example.com, digest: '{digest}'}}
+registryImage: {{registry: mirror.example.com, tag: v9}}
+resyncSeconds: 120
+commonLabels: {{team: platform}}
+extraArgs: [--concurrency=4]
+extraEnv: [{{name: HTTPS_PROXY, value: 'http://proxy:3128'}}]
+extraVolumes: [{{name: ca, configMap: {{name: corp-ca}}}}]
+extraVolumeMounts: [{{name: ca, mountPath: /etc/corp-ca, readOnly: true}}]
+podSecurityContext: null
+replicaCount: 3
+podDisruptionBudget: {{minAvailable: 2}}
+metrics: {{serviceMonitor: {{enabled: true, namespace: monitoring, relabelings: [{{targetLabel: cluster, replacement: east}}]}}}}
+"
+        ),
+    )
+    .unwrap();
+    let custom = run(
+        &helm,
+        &[
+            "template",
+            "berth",
+            &chart(),
+            "--namespace",
+            env.ns.name(),
+            "-f",
+            values.to_str().unwrap(),
+        ],
+        None,
+    );
+    for expected in [
+        format!("image: mirror.example.com/ghcr.io/berth-dev/operator@{digest}"),
+        "value: \"mirror.example.com/ghcr.io/berth-dev/registry:v9\"".to_owned(),
+        "name: BERTH_RESYNC_SECONDS\n              value: \"120\"".to_owned(),
+        "team: platform".to_owned(),
+        "- --concurrency=4".to_owned(),
+        "name: HTTPS_PROXY".to_owned(),
+        "mountPath: /etc/corp-ca".to_owned(),
+        "minAvailable: 2".to_owned(),
+        "namespace: monitoring".to_owned(),
+        "targetLabel: cluster".to_owned(),
+    ] {
+        assert!(
+            custom.contains(&expected),
+            "missing {expected:?}:\n{custom}"
+        );
+    }
+    assert!(
+        !custom.contains("runAsUser: 65532"),
+        "pod security context left to the SCC"
+    );
+    let without_monitor: String = custom
+        .split("\n---")
+        .filter(|doc| {
+            !doc.contains("kind: ServiceMonitor") && !doc.contains("kind: CustomResourceDefinition")
+        })
+        .collect::<Vec<_>>()
+        .join("\n---");
+    run(
+        &kubectl,
+        &[
+            &kubeconfig_arg,
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(&without_monitor),
+    );
+
     // Bad values are refused by the schema.
     let output = Command::new(&helm)
         .args(["template", "berth", &chart(), "--set", "logFormat=yaml"])

@@ -17,6 +17,20 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* registry/repository:tag, or @digest when a digest pins it. */}}
+{{- define "berth-operator.imageRef" -}}
+{{- $repo := .image.repository -}}
+{{- with .image.registry }}{{ $repo = printf "%s/%s" . $repo }}{{ end -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" $repo .image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repo (default .appVersion .image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "berth-operator.serviceAccountName" -}}
@@ -24,9 +38,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "berth-operator.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- include "berth-operator.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
 
 {{- define "berth-operator.registryImage" -}}
-{{- printf "%s:%s" .Values.registryImage.repository (default .Chart.AppVersion .Values.registryImage.tag) -}}
+{{- include "berth-operator.imageRef" (dict "image" .Values.registryImage "appVersion" .Chart.AppVersion) -}}
 {{- end -}}
