@@ -609,3 +609,26 @@ async fn client_ca_changes_are_picked_up_without_restart() {
     .await;
     assert!(!mtls_accepted(&url, &server.ca_pem, &a).await);
 }
+
+/// A push refused before its body is read (401 here) tells the client the
+/// connection ends: the unread body is still in it, and a client reusing it
+/// got EOF on its next request (the OCI suite did, about one run in seven).
+#[tokio::test]
+async fn a_refused_push_with_an_unread_body_closes_the_connection() {
+    use common::raw::{RawBody, send};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    htpasswd(&dir.path().join("htpasswd"), &[("admin", "s3cret")]);
+    let registry = TestRegistry::start_on(&root, &auth_config(&root, false)).await;
+    let keep_alive = [("Connection", "keep-alive".to_owned())];
+    let refused = send(
+        &registry.host(),
+        "PUT",
+        "/v2/app/manifests/v1",
+        &keep_alive,
+        RawBody::Fixed(vec![b'{'; 64 * 1024]),
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.header("connection"), Some("close"));
+}
