@@ -13,7 +13,6 @@ mod query;
 mod referrers;
 mod response;
 mod route;
-mod unread;
 mod uploads;
 
 use axum::Router;
@@ -38,9 +37,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Builds the full application router. A `/v2` request passes, outermost
-/// first: observation (metrics, access log, common headers, so even refused
-/// requests are counted), `Connection: close` on answers that leave an HTTP/1
-/// body unread, routing (the [`Route`] every later step reads),
+/// first: observation (metrics, access log, common headers including
+/// `Connection: close` on answers that leave an HTTP/1 body unread, so even
+/// refused requests are counted), routing (the [`Route`] every later step reads),
 /// authentication, limits, the handler. Limits apply after authentication,
 /// so anonymous clients cannot take upload slots.
 pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
@@ -50,7 +49,6 @@ pub fn router_with_limits(state: AppState, limits: Limits) -> Router {
         .layer(from_fn_with_state(limits, limits::limit))
         .layer(from_fn_with_state(state.clone(), auth::require))
         .layer(from_fn(route::route))
-        .layer(from_fn(unread::close_if_body_unread))
         .layer(from_fn_with_state(state.clone(), observe::observe))
         .with_state(state.clone());
     let mut router = Router::new()

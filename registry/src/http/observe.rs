@@ -1,10 +1,12 @@
 //! Per-request observation for `/v2`: counts requests, latency and body
 //! bytes, writes the access log line, and adds the headers every API
-//! response carries. It reads the route the routing layer labelled the
+//! response carries, `Connection: close` included when an HTTP/1 request
+//! body was left unread. It reads the route the routing layer labelled the
 //! response with and parses nothing itself.
 
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -13,8 +15,9 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::Bytes;
-use http::HeaderValue;
-use http_body::{Frame, SizeHint};
+use http::header::CONNECTION;
+use http::{HeaderValue, Version};
+use http_body::{Body as _, Frame, SizeHint};
 use prometheus_client::metrics::counter::Counter;
 
 use super::route::{INVALID, RouteLabel};
@@ -30,8 +33,21 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let method_label = metrics::method_label(&method);
     let uri_path = request.uri().path().to_owned();
     let received = state.metrics.bytes_received.clone();
-    let request = request.map(|body| Body::new(CountingBody::new(body, received)));
+    // Whether the request body is read to its end: a response that leaves
+    // HTTP/1 body bytes in the connection (a 401 on a push, a refused write)
+    // must say the connection closes, or a client may send its next request
+    // on it and get EOF.
+    let finished = (request.version() < Version::HTTP_2
+        && request.body().size_hint().exact() != Some(0))
+    .then(|| Arc::new(AtomicBool::new(false)));
+    let tracked = finished.clone();
+    let request = request.map(|body| Body::new(CountingBody::new(body, received, tracked)));
     let mut response = next.run(request).await;
+    if finished.is_some_and(|f| !f.load(Ordering::Acquire)) {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     let RouteLabel(label) = response
         .extensions()
         .get::<RouteLabel>()
@@ -75,19 +91,29 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         headers.append(name, value.clone());
     }
     let sent = state.metrics.bytes_sent.clone();
-    response.map(|body| Body::new(CountingBody::new(body, sent)))
+    response.map(|body| Body::new(CountingBody::new(body, sent, None)))
 }
 
 /// Counts data bytes passing through a body, keeping its size hint (so
-/// `Content-Length` survives, unlike a generic frame mapper).
+/// `Content-Length` survives, unlike a generic frame mapper), and records
+/// in `finished` (when given) that it was read to its end.
 struct CountingBody {
     inner: Body,
     counter: Counter<u64, AtomicU64>,
+    finished: Option<Arc<AtomicBool>>,
 }
 
 impl CountingBody {
-    fn new(inner: Body, counter: Counter<u64, AtomicU64>) -> Self {
-        CountingBody { inner, counter }
+    fn new(
+        inner: Body,
+        counter: Counter<u64, AtomicU64>,
+        finished: Option<Arc<AtomicBool>>,
+    ) -> Self {
+        CountingBody {
+            inner,
+            counter,
+            finished,
+        }
     }
 }
 
@@ -104,6 +130,11 @@ impl http_body::Body for CountingBody {
             && let Some(data) = frame.data_ref()
         {
             self.counter.inc_by(data.len() as u64);
+        }
+        if let Some(finished) = &self.finished
+            && (matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream())
+        {
+            finished.store(true, Ordering::Release);
         }
         polled
     }
