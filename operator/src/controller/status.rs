@@ -256,46 +256,38 @@ pub fn compute(
     };
 
     let (progressing, degraded) = match outcome {
-        Outcome::Invalid(invalid) => (
-            condition(
-                &previous.conditions,
-                CONDITION_PROGRESSING,
-                false,
-                "InvalidSpec",
-                "the spec cannot be applied; the running registry is left as it is".into(),
-                generation,
-                now,
-            ),
-            condition(
-                &previous.conditions,
-                CONDITION_DEGRADED,
-                true,
-                invalid.reason,
-                invalid.message.clone(),
-                generation,
-                now,
-            ),
-        ),
-        Outcome::Failed(failed) => (
-            condition(
-                &previous.conditions,
-                CONDITION_PROGRESSING,
-                false,
-                failed.reason,
-                "applying the spec failed; retrying with backoff".into(),
-                generation,
-                now,
-            ),
-            condition(
-                &previous.conditions,
-                CONDITION_DEGRADED,
-                true,
-                failed.reason,
-                failed.message.clone(),
-                generation,
-                now,
-            ),
-        ),
+        Outcome::Invalid(problem) | Outcome::Failed(problem) => {
+            let (progress_reason, progress_message) = match outcome {
+                Outcome::Invalid(_) => (
+                    "InvalidSpec",
+                    "the spec cannot be applied; the running registry is left as it is",
+                ),
+                _ => (
+                    problem.reason,
+                    "applying the spec failed; retrying with backoff",
+                ),
+            };
+            (
+                condition(
+                    &previous.conditions,
+                    CONDITION_PROGRESSING,
+                    false,
+                    progress_reason,
+                    progress_message.into(),
+                    generation,
+                    now,
+                ),
+                condition(
+                    &previous.conditions,
+                    CONDITION_DEGRADED,
+                    true,
+                    problem.reason,
+                    problem.message.clone(),
+                    generation,
+                    now,
+                ),
+            )
+        }
         Outcome::Rendered(facts) => {
             status.endpoint = Some(facts.endpoint.clone());
             status.image = Some(facts.image.clone());
