@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::oci::{Descriptor, Digest, Manifest, ManifestKind, Reference, RepositoryName, Tag};
 use crate::storage::{StorageError, layout};
 
-use super::{Content, STORAGE_FANOUT, bounded};
+use super::{Content, STORAGE_FANOUT};
 
 /// The most descriptors one referrers response holds; a `Link` header leads
 /// to the next page.
@@ -67,9 +67,10 @@ impl Content {
                 {
                     return Ok(Some(found));
                 }
-                Ok(fallback.get(*digest).cloned())
+                Ok::<_, Error>(fallback.get(*digest).cloned())
             });
-            let described = bounded(reads.collect()).await?;
+            // The chunk is the fan-out bound: one join per chunk.
+            let described = futures_util::future::try_join_all(reads).await?;
             for descriptor in described.into_iter().flatten() {
                 if artifact_type.is_some_and(|t| descriptor.artifact_type.as_deref() != Some(t)) {
                     continue;
