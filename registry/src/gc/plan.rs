@@ -226,7 +226,7 @@ async fn read_foreign_children(
             .map(|digest| async move {
                 // A child that is missing or not a manifest (sparse
                 // validation lets an index name anything) has nothing to mark.
-                Ok::<_, GcError>(match scan::read_manifest(content, &digest).await? {
+                Ok::<_, GcError>(match scan::read_child_manifest(content, &digest).await? {
                     ManifestRead::Refs(refs) => Some((digest, refs)),
                     ManifestRead::Missing | ManifestRead::Unreadable(_) => None,
                 })

@@ -173,21 +173,9 @@ pub async fn read_manifests(
     Ok(scan)
 }
 
-/// Reads one manifest blob under the shared manifest limits: anything larger
-/// is not read at all (an index may name a multi-GB layer as a child).
-pub async fn read_manifest(content: &Content, digest: &Digest) -> Result<ManifestRead, GcError> {
-    let path = layout::blob_data(digest);
-    match content.storage().stat(&path).await {
-        Ok(meta) if meta.size > MAX_MANIFEST_BYTES as u64 => {
-            return Ok(ManifestRead::Unreadable(
-                ManifestError::TooLarge.to_string(),
-            ));
-        }
-        Ok(_) => {}
-        Err(StorageError::NotFound(_)) => return Ok(ManifestRead::Missing),
-        Err(e) => return Err(e.into()),
-    }
-    let bytes = match content.storage().get(&path).await {
+/// Reads and parses one manifest blob under the shared manifest limits.
+async fn read_manifest(content: &Content, digest: &Digest) -> Result<ManifestRead, GcError> {
+    let bytes = match content.storage().get(&layout::blob_data(digest)).await {
         Ok(bytes) => bytes,
         Err(StorageError::NotFound(_)) => return Ok(ManifestRead::Missing),
         Err(e) => return Err(e.into()),
@@ -196,6 +184,24 @@ pub async fn read_manifest(content: &Content, digest: &Digest) -> Result<Manifes
         Ok(refs) => ManifestRead::Refs(refs),
         Err(e) => ManifestRead::Unreadable(e.to_string()),
     })
+}
+
+/// [`read_manifest`] for an index child, which may name any blob (sparse
+/// validation lets an index point at a multi-GB layer): its size is checked
+/// first, and anything past the manifest limit is not read at all.
+/// Revisions were pushed as manifests, so they skip this extra request.
+pub async fn read_child_manifest(
+    content: &Content,
+    digest: &Digest,
+) -> Result<ManifestRead, GcError> {
+    match content.storage().stat(&layout::blob_data(digest)).await {
+        Ok(meta) if meta.size > MAX_MANIFEST_BYTES as u64 => Ok(ManifestRead::Unreadable(
+            ManifestError::TooLarge.to_string(),
+        )),
+        Ok(_) => read_manifest(content, digest).await,
+        Err(StorageError::NotFound(_)) => Ok(ManifestRead::Missing),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every blob in the blob store.
