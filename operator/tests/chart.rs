@@ -47,6 +47,23 @@ fn run(program: &PathBuf, args: &[&str], stdin: Option<&str>) -> String {
     String::from_utf8(output.stdout).unwrap()
 }
 
+/// Has the API server validate (and discard) rendered manifests.
+fn server_dry_run(kubectl: &PathBuf, kubeconfig_arg: &str, manifests: &str) {
+    run(
+        kubectl,
+        &[
+            kubeconfig_arg,
+            "apply",
+            "--dry-run=server",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            "-",
+        ],
+        Some(manifests),
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chart_lints_renders_and_is_accepted_by_the_api_server() {
     let env = Env::start("chart-render").await;
@@ -77,19 +94,7 @@ async fn chart_lints_renders_and_is_accepted_by_the_api_server() {
     // The chart's CRD is the generated one.
     assert!(rendered.contains("x-kubernetes-validations"));
     let kubeconfig_arg = format!("--kubeconfig={}", kubeconfig.display());
-    run(
-        &kubectl,
-        &[
-            &kubeconfig_arg,
-            "apply",
-            "--dry-run=server",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            "-",
-        ],
-        Some(&rendered),
-    );
+    server_dry_run(&kubectl, &kubeconfig_arg, &rendered);
 
     // Namespaced mode renders Roles, not ClusterRoles, for the controller.
     let namespaced = run(
@@ -174,19 +179,7 @@ metrics: {{serviceMonitor: {{enabled: true, namespace: monitoring, relabelings: 
         })
         .collect::<Vec<_>>()
         .join("\n---");
-    run(
-        &kubectl,
-        &[
-            &kubeconfig_arg,
-            "apply",
-            "--dry-run=server",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            "-",
-        ],
-        Some(&without_monitor),
-    );
+    server_dry_run(&kubectl, &kubeconfig_arg, &without_monitor);
 
     // Bad values are refused by the schema.
     let output = Command::new(&helm)

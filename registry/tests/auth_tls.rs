@@ -231,6 +231,29 @@ async fn login(registry: &TestRegistry, client: &Client, user: &str, password: &
         .status()
 }
 
+/// A login refused with 429 `TOOMANYREQUESTS`; returns its `Retry-After` seconds.
+async fn refused_retry_after(
+    registry: &TestRegistry,
+    client: &Client,
+    user: &str,
+    password: &str,
+) -> u64 {
+    let refused = client
+        .get(format!("{}/v2/", registry.url))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(error_code(refused).await, "TOOMANYREQUESTS");
+    retry
+}
+
 #[tokio::test]
 async fn a_flood_of_failed_logins_is_refused_without_limiting_other_clients() {
     let dir = tempfile::tempdir().unwrap();
@@ -258,21 +281,9 @@ async fn a_flood_of_failed_logins_is_refused_without_limiting_other_clients() {
             .all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS)
     );
 
-    let refused = local
-        .get(format!("{}/v2/", registry.url))
-        .basic_auth("admin", Some("another guess"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     // A third of the window frees a slot.
-    let retry: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = refused_retry_after(&registry, local, "admin", "another guess").await;
     assert!((15..=20).contains(&retry), "{retry}");
-    assert_eq!(error_code(refused).await, "TOOMANYREQUESTS");
 
     // The cached login still works; a right password not yet verified is
     // indistinguishable from a guess and waits too.
@@ -309,18 +320,7 @@ async fn the_failed_login_limit_expires_after_its_window() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let refused = local
-        .get(format!("{}/v2/", registry.url))
-        .basic_auth("admin", Some("wrong"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = refused_retry_after(&registry, local, "admin", "wrong").await;
     assert!((1..=2).contains(&retry), "{retry}");
     assert_eq!(
         login(&registry, local, "admin", "s3cret").await,
@@ -352,19 +352,8 @@ async fn failed_logins_of_one_user_are_limited_across_clients() {
         );
     }
     let fresh = client_from("127.0.0.4");
-    let refused = fresh
-        .get(format!("{}/v2/", registry.url))
-        .basic_auth("admin", Some("s3cret"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     // Half the default minute frees a slot.
-    let retry: u64 = refused.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = refused_retry_after(&registry, &fresh, "admin", "s3cret").await;
     assert!((29..=30).contains(&retry), "{retry}");
     assert_eq!(
         login(&registry, &fresh, "ci", "token").await,
